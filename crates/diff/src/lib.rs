@@ -1,0 +1,1 @@
+//! The bsdiff-family matcher. (Skeleton: the matcher work fills this in.)

@@ -1,0 +1,2 @@
+//! The `fwdelta` command line. (Skeleton.)
+fn main() {}
