@@ -302,7 +302,7 @@ mod tests {
     use super::*;
 
     fn sample() -> ReleaseRecord {
-        let md5 = |c: char| std::iter::repeat(c).take(32).collect::<String>();
+        let md5 = |c: char| std::iter::repeat_n(c, 32).collect::<String>();
         ReleaseRecord {
             schema_version: SCHEMA_VERSION,
             tool: Tool {
