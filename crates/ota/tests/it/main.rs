@@ -1,0 +1,6 @@
+//! Integration tests of fwdelta-ota (one test binary; see the modules).
+
+mod common;
+mod parse;
+mod validation;
+mod wire;
