@@ -46,13 +46,19 @@ pub struct ClientOptions {
     /// may take longer). Default 120 s.
     pub upload_io_timeout: Duration,
     /// Client-side cap on API requests per second, shared by every client of the same
-    /// AccessKey in the process. Default 10 (the service's limit); must be 1–10.
+    /// AccessKey in the process. Default 10 (the service's limit); must be 1–10. It is
+    /// enforced over a 1.2 s window ([`ACCOUNT_WINDOW`](crate::ACCOUNT_WINDOW)) so that
+    /// arrival-time jitter never makes the service count more in one second.
     pub max_requests_per_second: u32,
     /// Retries of transient failures. Default [`RetryPolicy::default`].
     pub retry: RetryPolicy,
     /// Allow plain `http://` to hosts other than loopback. Default false: only
     /// `127.0.0.0/8`, `localhost` and `[::1]` may be reached without TLS.
     pub allow_insecure_http: bool,
+    /// The service's package limit per account (or instance). Default
+    /// [`PACKAGE_LIMIT`] (500); must be at least 1. [`Client::register_delta`] refuses
+    /// to upload when ListOTAFirmware already counts this many packages.
+    pub package_limit: u32,
 }
 
 impl Default for ClientOptions {
@@ -67,6 +73,7 @@ impl Default for ClientOptions {
             max_requests_per_second: MAX_REQUESTS_PER_SECOND,
             retry: RetryPolicy::default(),
             allow_insecure_http: false,
+            package_limit: PACKAGE_LIMIT,
         }
     }
 }
@@ -393,6 +400,9 @@ impl Client {
                 ),
             ));
         }
+        if options.package_limit == 0 {
+            return Err(option_err("package_limit", "must be at least 1"));
+        }
         for (name, d) in [
             ("timeout", options.timeout),
             ("connect_timeout", options.connect_timeout),
@@ -548,7 +558,7 @@ impl Client {
     ) -> Result<CreatedFirmware, OtaError> {
         self.call(request).map_err(|e| match e.service_error() {
             Some(s) if s.is_package_limit() => OtaError::PackageLimit {
-                limit: PACKAGE_LIMIT,
+                limit: self.options.package_limit,
                 total: None,
                 service: Some(Box::new(s.clone())),
             },
@@ -788,9 +798,9 @@ impl Client {
                 ..ListOtaFirmware::default()
             })?
             .total;
-        if total >= u64::from(PACKAGE_LIMIT) {
+        if total >= u64::from(self.options.package_limit) {
             return Err(OtaError::PackageLimit {
-                limit: PACKAGE_LIMIT,
+                limit: self.options.package_limit,
                 total: Some(total),
                 service: None,
             });
@@ -806,8 +816,7 @@ impl Client {
             Ok(target)
         })?;
         request.firmware_url = target.firmware_url.clone();
-        request.validate()?;
-        self.create_at_most_once(request)
+        self.create_firmware_idempotent(&request)
     }
 
     /// The package `request` describes, if it exists; [`OtaError::NameTaken`] when its name
@@ -847,7 +856,25 @@ impl Client {
         }))
     }
 
-    fn create_at_most_once(&self, request: CreateOtaFirmware) -> Result<Registered, OtaError> {
+    /// CreateOTAFirmware that registers the package at most once, whatever happens on the
+    /// way: the package is looked up first (by product, DestVersion and FirmwareName; an
+    /// identical one is returned as `already_registered`, a different one with the same
+    /// name is [`OtaError::NameTaken`]); throttled attempts are resent after a pause; after
+    /// an attempt whose outcome is unknown (lost connection, timeout, 5xx) the package is
+    /// looked up again before anything is resent, and a later refusal is checked against
+    /// the list too, so the caller gets the package its lost attempt created.
+    pub fn create_firmware_idempotent(
+        &self,
+        request: &CreateOtaFirmware,
+    ) -> Result<Registered, OtaError> {
+        request.validate()?;
+        if let Some(done) = self.lookup_registered(request)? {
+            return Ok(Registered {
+                already_registered: true,
+                ..done
+            });
+        }
+        let request = request.clone();
         let params = request.params();
         let max = self.options.retry.max_attempts;
         let mut outcome_unknown = false;
@@ -868,7 +895,7 @@ impl Client {
             };
             if let Some(s) = error.service_error().filter(|s| s.is_package_limit()) {
                 return Err(OtaError::PackageLimit {
-                    limit: PACKAGE_LIMIT,
+                    limit: self.options.package_limit,
                     total: None,
                     service: Some(Box::new(s.clone())),
                 });

@@ -68,7 +68,7 @@ pub use credentials::{
     ENV_PROFILE,
 };
 pub use error::{OtaError, ServiceError, TransportKind};
-pub use limiter::RateLimiter;
+pub use limiter::{RateLimiter, ACCOUNT_WINDOW};
 pub use response::{
     parse_oss_error, parse_response, CreatedFirmware, Document, FirmwareInfo, FirmwarePage, Format,
     FromResponse, QueriedFirmware, UploadUrl, MAX_RESPONSE_BYTES,

@@ -82,8 +82,16 @@ impl RateLimiter {
     }
 }
 
+/// The window of the per-account limiter: one second plus a 20 % margin. The service counts
+/// requests when they arrive, and arrival times jitter (network, server scheduling): with an
+/// exact one-second window, request N+1 could arrive less than a second after request 1
+/// although it was sent a full second later. Measured against the sandbox, which counts
+/// with a sliding one-second window, an exact window drew throttling answers.
+pub const ACCOUNT_WINDOW: Duration = Duration::from_millis(1200);
+
 /// The process-wide limiter of an account (keyed by AccessKey ID), so that every client of
-/// one account shares one budget. A stricter `max` lowers the shared allowance.
+/// one account shares one budget: at most `max` requests in any [`ACCOUNT_WINDOW`]. A
+/// stricter `max` lowers the shared allowance.
 pub fn for_account(access_key_id: &str, max: u32) -> Arc<RateLimiter> {
     static REGISTRY: OnceLock<Mutex<HashMap<String, Arc<RateLimiter>>>> = OnceLock::new();
     let mut map = REGISTRY
@@ -92,7 +100,7 @@ pub fn for_account(access_key_id: &str, max: u32) -> Arc<RateLimiter> {
         .unwrap_or_else(|p| p.into_inner());
     let limiter = map
         .entry(access_key_id.to_owned())
-        .or_insert_with(|| Arc::new(RateLimiter::new(max, Duration::from_secs(1))));
+        .or_insert_with(|| Arc::new(RateLimiter::new(max, ACCOUNT_WINDOW)));
     limiter.lower_to(max);
     Arc::clone(limiter)
 }
