@@ -2,5 +2,6 @@
 
 mod common;
 mod parse;
+mod sandbox;
 mod validation;
 mod wire;
