@@ -136,6 +136,29 @@ impl<'a> Stream<'a> {
         Ok(())
     }
 
+    /// Reads the stream to its end (which checks bzip2's end marker and CRC); fails if it
+    /// holds more than `allowed` bytes the controls did not use.
+    fn finish(&mut self, allowed: u64) -> Result<(), PatchError> {
+        let mut buf = [0u8; 256];
+        let mut left_over = 0u64;
+        loop {
+            let n = read_full(&mut self.dec, &mut buf).map_err(|e| self.error(e))?;
+            if n == 0 {
+                return Ok(());
+            }
+            left_over += n as u64;
+            if left_over > allowed {
+                return Err(PatchError::corrupt(
+                    self.start,
+                    format!(
+                        "BSDIFF40 {} stream holds data the controls do not use",
+                        self.name
+                    ),
+                ));
+            }
+        }
+    }
+
     fn error(&self, e: io::Error) -> PatchError {
         if e.kind() == io::ErrorKind::UnexpectedEof {
             PatchError::Truncated {
@@ -304,6 +327,11 @@ pub(crate) fn apply<W: Write>(
             .and_then(|v| v.checked_add(c.seek))
             .ok_or_else(|| PatchError::corrupt(at, "BSDIFF40 source cursor overflows"))?;
     }
+    // Check that every stream ends where the controls say (and its CRC). Some writers add
+    // a final empty control, so a few spare control records are tolerated.
+    controls.stream.finish(24 * 4)?;
+    diff.finish(0)?;
+    extra.finish(0)?;
     sink.finish()
 }
 
@@ -378,6 +406,7 @@ pub(crate) fn encode<W: Write>(
         extra_bytes: extra_total,
         stream_sizes: [ctrl.len() as u64, diff.len() as u64, extra.len() as u64],
         blocks: 0,
+        grouped_blocks: 0,
     })
 }
 

@@ -72,6 +72,10 @@ pub struct EncodeOptions {
     pub block_size: u32,
     /// bzip2 level for BSDIFF40, 1..=9 (9 = 900 kB blocks, what bsdiff uses). Default: 9.
     pub bzip2_level: u32,
+    /// v1: for each block, also try the add bytes grouped by source context (see
+    /// `docs/FORMAT.md`) and keep that order when a quick estimate says it compresses
+    /// better. Default: true.
+    pub context_grouping: bool,
 }
 
 impl Default for EncodeOptions {
@@ -82,6 +86,7 @@ impl Default for EncodeOptions {
             long_distance: true,
             block_size: 1 << 20,
             bzip2_level: 9,
+            context_grouping: true,
         }
     }
 }
@@ -195,6 +200,8 @@ pub struct EncodeSummary {
     pub stream_sizes: [u64; 3],
     /// v1 blocks (0 for the other formats).
     pub blocks: u64,
+    /// v1 blocks whose add bytes are grouped by source context.
+    pub grouped_blocks: u64,
 }
 
 /// What an applier produced.

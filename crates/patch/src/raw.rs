@@ -75,6 +75,7 @@ pub(crate) fn encode<W: Write>(
         extra_bytes,
         stream_sizes: [24 * controls.len() as u64, add_bytes, extra_bytes],
         blocks: 0,
+        grouped_blocks: 0,
     })
 }
 

@@ -186,11 +186,59 @@ impl V1Header {
 /// Largest encoding of one control (three varints).
 const MAX_CONTROL_BYTES: usize = 3 * varint::MAX_LEN;
 
+/// Writes one control: `add_len`, `extra_len`, then the change of the diagonal
+/// (source cursor minus destination cursor), `seek - extra_len`, zigzag-mapped. Wrapping
+/// arithmetic keeps the mapping a bijection for every `i64`.
 fn put_control(out: &mut Vec<u8>, c: &Control) {
     varint::put(out, c.add_len);
     varint::put(out, c.extra_len);
-    varint::put(out, varint::zigzag(c.seek));
+    varint::put(out, varint::zigzag(c.seek.wrapping_sub(c.extra_len as i64)));
 }
+
+/// Recovers the seek from the stored diagonal change.
+fn seek_from(stored: u64, extra_len: u64) -> i64 {
+    varint::unzigzag(stored).wrapping_add(extra_len as i64)
+}
+
+/// Add-byte order of a block: as produced, or grouped by source context.
+pub(crate) const ADD_ORDER_PLAIN: u64 = 0;
+/// Add bytes stably grouped by the source byte before each one's source position (0 at
+/// position 0): on x86 code the bytes of a changed call displacement share the context
+/// `0xE8`, so grouping turns scattered changes into dense runs.
+pub(crate) const ADD_ORDER_BY_CONTEXT: u64 = 1;
+
+/// The context key of source position `p`.
+#[inline]
+fn context(src: &[u8], p: usize) -> u8 {
+    if p == 0 {
+        0
+    } else {
+        src[p - 1]
+    }
+}
+
+/// Stable counting-sort of `bytes` by `keys`.
+fn group_by_context(bytes: &[u8], keys: &[u8]) -> Vec<u8> {
+    let mut next = [0usize; 256];
+    for &k in keys {
+        next[usize::from(k)] += 1;
+    }
+    let mut sum = 0;
+    for n in next.iter_mut() {
+        let c = *n;
+        *n = sum;
+        sum += c;
+    }
+    let mut out = vec![0u8; bytes.len()];
+    for (&b, &k) in bytes.iter().zip(keys) {
+        out[next[usize::from(k)]] = b;
+        next[usize::from(k)] += 1;
+    }
+    out
+}
+
+/// Smallest add part of a block for which both orders are tried.
+const GROUPING_MIN_ADDS: usize = 4096;
 
 /// One planned block: its controls (already split at the block boundary) and totals.
 struct Block {
@@ -324,6 +372,7 @@ pub(crate) fn encode<W: Write>(
         extra_bytes: controls.iter().map(|c| c.extra_len).sum(),
         stream_sizes: [0; 3],
         blocks: 0,
+        grouped_blocks: 0,
     };
     let blocks = if dst.is_empty() {
         Vec::new()
@@ -344,11 +393,13 @@ pub(crate) fn encode<W: Write>(
     // Walk the script again, in step with the plan, to produce add and extra bytes.
     let (mut s, mut d) = (0i64, 0usize);
     let mut add_buf = Vec::new();
+    let mut keys = Vec::new();
     let mut extra_buf = Vec::new();
-    let mut head = Vec::with_capacity(6 * varint::MAX_LEN);
+    let mut head = Vec::with_capacity(7 * varint::MAX_LEN);
     let nblocks = blocks.len();
     for (bi, block) in blocks.iter().enumerate() {
         add_buf.clear();
+        keys.clear();
         extra_buf.clear();
         let mut pos = 0;
         while pos < block.ctrl.len() {
@@ -357,11 +408,9 @@ pub(crate) fn encode<W: Write>(
                 pos += n;
                 v
             };
-            let (a, e, seek) = (
-                field() as usize,
-                field() as usize,
-                varint::unzigzag(field()),
-            );
+            let (a, e) = (field(), field());
+            let seek = seek_from(field(), e);
+            let (a, e) = (a as usize, e as usize);
             if a > 0 {
                 let su = s as usize;
                 add_buf.extend(
@@ -370,12 +419,28 @@ pub(crate) fn encode<W: Write>(
                         .zip(&src[su..su + a])
                         .map(|(x, y)| x.wrapping_sub(*y)),
                 );
+                keys.extend((su..su + a).map(|p| context(src, p)));
             }
             extra_buf.extend_from_slice(&dst[d + a..d + a + e]);
             d += a + e;
             s = s + a as i64 + seek;
         }
-        let parts = [&block.ctrl[..], &add_buf[..], &extra_buf[..]];
+        // Try the context grouping on blocks with enough add bytes; keep it if a quick
+        // independent compression of the block says it is smaller.
+        let mut order = ADD_ORDER_PLAIN;
+        let grouped;
+        let mut adds = &add_buf[..];
+        if opts.context_grouping && add_buf.len() >= GROUPING_MIN_ADDS {
+            grouped = group_by_context(&add_buf, &keys);
+            let estimate =
+                |data: &[u8]| zstd::bulk::compress(data, 3).map(|v| v.len()).map_err(zerr);
+            if estimate(&grouped)? * 10 < estimate(&add_buf)? * 9 {
+                order = ADD_ORDER_BY_CONTEXT;
+                adds = &grouped;
+                summary.grouped_blocks += 1;
+            }
+        }
+        let parts = [&block.ctrl[..], adds, &extra_buf[..]];
         let mut chunks: [Vec<u8>; 3] = Default::default();
         for k in 0..3 {
             if bi + 1 == nblocks {
@@ -391,6 +456,7 @@ pub(crate) fn encode<W: Write>(
         varint::put(&mut head, block.span);
         varint::put(&mut head, block.ctrl.len() as u64);
         varint::put(&mut head, block.add);
+        varint::put(&mut head, order);
         for c in &chunks {
             varint::put(&mut head, c.len() as u64);
         }
@@ -501,6 +567,72 @@ impl StreamDecoder {
 
 const STREAM_NAMES_TRUNC: [&str; 3] = ["control chunk", "add chunk", "extra chunk"];
 
+/// Walks the controls of a decoded block, checking each one (varints, lengths against
+/// what the block holds, the add range against the source, cursor overflow) and calling
+/// `step(src_start, add_len, add_offset, extra_len, extra_offset)`. Fails unless the
+/// controls use exactly the block's add and extra bytes.
+fn walk_block(
+    ctrl: &[u8],
+    s: &mut i64,
+    src_len: usize,
+    adds_len: usize,
+    extras_len: usize,
+    bad: &dyn Fn(String) -> PatchError,
+    mut step: impl FnMut(usize, usize, usize, usize, usize) -> Result<(), PatchError>,
+) -> Result<(), PatchError> {
+    let (mut cp, mut ap, mut ep) = (0usize, 0usize, 0usize);
+    while cp < ctrl.len() {
+        let mut field = || -> Result<u64, PatchError> {
+            match varint::get(&ctrl[cp..]) {
+                Ok((v, n)) => {
+                    cp += n;
+                    Ok(v)
+                }
+                Err(varint::VarintError::Truncated) => {
+                    Err(bad("control ends inside a varint".into()))
+                }
+                Err(varint::VarintError::Invalid(why)) => Err(bad(format!("control: {why}"))),
+            }
+        };
+        let a = field()?;
+        let e = field()?;
+        let seek = seek_from(field()?, e);
+        if a > (adds_len - ap) as u64 || e > (extras_len - ep) as u64 {
+            return Err(bad(format!(
+                "control wants {a} add and {e} extra bytes, the block has {} and {} left",
+                adds_len - ap,
+                extras_len - ep
+            )));
+        }
+        let (a, e) = (a as usize, e as usize);
+        let s0 = if a > 0 {
+            match usize::try_from(*s).ok().filter(|&s0| s0 <= src_len && a <= src_len - s0) {
+                Some(s0) => s0,
+                None => {
+                    return Err(bad(format!(
+                        "add range at source offset {s} (length {a}) lies outside the {src_len}-byte source"
+                    )))
+                }
+            }
+        } else {
+            0
+        };
+        step(s0, a, ap, e, ep)?;
+        ap += a;
+        ep += e;
+        *s = s
+            .checked_add(a as i64)
+            .and_then(|v| v.checked_add(seek))
+            .ok_or_else(|| bad("source cursor overflows".into()))?;
+    }
+    if ap != adds_len || ep != extras_len {
+        return Err(bad(format!(
+            "controls use {ap} of {adds_len} add bytes and {ep} of {extras_len} extra bytes"
+        )));
+    }
+    Ok(())
+}
+
 /// Applies a v1 patch in one forward pass. Returns the header and the bytes written, their
 /// MD5 and the patch bytes read; the caller compares the MD5 with the header.
 pub(crate) fn apply<R: Read, W: Write>(
@@ -532,6 +664,7 @@ pub(crate) fn apply<R: Read, W: Write>(
         StreamDecoder::new(header.window_log)?,
     ];
     let mut inbuf = vec![0u8; 32 * 1024];
+    let mut tmp = vec![0u8; 32 * 1024];
     let mut ctrl = Vec::new();
     let mut adds = Vec::new();
     let mut extras = Vec::new();
@@ -542,6 +675,7 @@ pub(crate) fn apply<R: Read, W: Write>(
         let span = rd.read_varint("block header")?;
         let ctrl_len = rd.read_varint("block header")?;
         let add_len = rd.read_varint("block header")?;
+        let order = rd.read_varint("block header")?;
         let zlens = [
             rd.read_varint("block header")?,
             rd.read_varint("block header")?,
@@ -568,62 +702,79 @@ pub(crate) fn apply<R: Read, W: Write>(
         decoders[0].chunk(rd, zlens[0], &mut ctrl, &mut inbuf, 0)?;
         decoders[1].chunk(rd, zlens[1], &mut adds, &mut inbuf, 1)?;
         decoders[2].chunk(rd, zlens[2], &mut extras, &mut inbuf, 2)?;
-        // Execute the block's controls.
-        let (mut cp, mut ap, mut ep) = (0usize, 0usize, 0usize);
-        while cp < ctrl.len() {
-            let mut field = || -> Result<u64, PatchError> {
-                match varint::get(&ctrl[cp..]) {
-                    Ok((v, n)) => {
-                        cp += n;
-                        Ok(v)
-                    }
-                    Err(varint::VarintError::Truncated) => {
-                        Err(bad("control ends inside a varint".into()))
-                    }
-                    Err(varint::VarintError::Invalid(why)) => Err(bad(format!("control: {why}"))),
-                }
-            };
-            let a = field()?;
-            let e = field()?;
-            let seek = varint::unzigzag(field()?);
-            if a > (adds.len() - ap) as u64 || e > (extras.len() - ep) as u64 {
-                return Err(bad(format!(
-                    "control wants {a} add and {e} extra bytes, the block has {} and {} left",
-                    adds.len() - ap,
-                    extras.len() - ep
-                )));
-            }
-            let (a, e) = (a as usize, e as usize);
-            if a > 0 {
-                let part = usize::try_from(s)
-                    .ok()
-                    .and_then(|s0| src.get(s0..s0.checked_add(a)?))
-                    .ok_or_else(|| {
-                        bad(format!(
-                            "add range at source offset {s} (length {a}) lies outside the {}-byte source",
-                            src.len()
-                        ))
-                    })?;
-                let delta = &mut adds[ap..ap + a];
-                add_source(delta, part);
-                sink.put(delta)?;
-                ap += a;
-            }
-            if e > 0 {
-                sink.put(&extras[ep..ep + e])?;
-                ep += e;
-            }
-            s = s
-                .checked_add(a as i64)
-                .and_then(|v| v.checked_add(seek))
-                .ok_or_else(|| bad("source cursor overflows".into()))?;
+        if order != ADD_ORDER_PLAIN && order != ADD_ORDER_BY_CONTEXT {
+            return Err(bad(format!("unknown add order {order}")));
         }
-        if ap != adds.len() || ep != extras.len() {
-            return Err(bad(format!(
-                "controls use {ap} of {} add bytes and {ep} of {} extra bytes",
+        if order == ADD_ORDER_PLAIN {
+            walk_block(
+                &ctrl,
+                &mut s,
+                src.len(),
                 adds.len(),
-                extras.len()
-            )));
+                extras.len(),
+                &bad,
+                |s0, a, ap, e, ep| {
+                    if a > 0 {
+                        let delta = &mut adds[ap..ap + a];
+                        add_source(delta, &src[s0..s0 + a]);
+                        sink.put(delta)?;
+                    }
+                    if e > 0 {
+                        sink.put(&extras[ep..ep + e])?;
+                    }
+                    Ok(())
+                },
+            )?;
+        } else {
+            // Pass 1: validate the controls and count add bytes per context.
+            let mut next = [0usize; 256];
+            let mut s1 = s;
+            walk_block(
+                &ctrl,
+                &mut s1,
+                src.len(),
+                adds.len(),
+                extras.len(),
+                &bad,
+                |s0, a, _, _, _| {
+                    for p in s0..s0 + a {
+                        next[usize::from(context(src, p))] += 1;
+                    }
+                    Ok(())
+                },
+            )?;
+            let mut sum = 0;
+            for n in next.iter_mut() {
+                let c = *n;
+                *n = sum;
+                sum += c;
+            }
+            // Pass 2: take each add byte from its context group, in order.
+            walk_block(
+                &ctrl,
+                &mut s,
+                src.len(),
+                adds.len(),
+                extras.len(),
+                &bad,
+                |s0, a, _, e, ep| {
+                    let mut p = s0;
+                    while p < s0 + a {
+                        let n = (s0 + a - p).min(tmp.len());
+                        for (i, out) in tmp[..n].iter_mut().enumerate() {
+                            let k = usize::from(context(src, p + i));
+                            *out = adds[next[k]].wrapping_add(src[p + i]);
+                            next[k] += 1;
+                        }
+                        sink.put(&tmp[..n])?;
+                        p += n;
+                    }
+                    if e > 0 {
+                        sink.put(&extras[ep..ep + e])?;
+                    }
+                    Ok(())
+                },
+            )?;
         }
         blocks += 1;
     }
@@ -662,6 +813,8 @@ pub struct V1BodyInfo {
     pub compressed_sizes: [u64; 3],
     /// Bytes of block headers.
     pub block_header_bytes: u64,
+    /// Blocks whose add bytes are grouped by source context.
+    pub grouped_blocks: u64,
 }
 
 /// Walks the block headers of a v1 patch held in memory.
@@ -672,7 +825,7 @@ pub(crate) fn body_info(patch: &[u8], header: &V1Header) -> Result<V1BodyInfo, P
     let block_size = u64::from(header.block_size);
     while covered < header.dst_size {
         let at = pos as u64;
-        let mut fields = [0u64; 6];
+        let mut fields = [0u64; 7];
         for f in &mut fields {
             match varint::get(&patch[pos..]) {
                 Ok((v, n)) => {
@@ -688,12 +841,16 @@ pub(crate) fn body_info(patch: &[u8], header: &V1Header) -> Result<V1BodyInfo, P
                 Err(varint::VarintError::Invalid(why)) => return Err(PatchError::corrupt(at, why)),
             }
         }
-        let [span, ctrl, add, z0, z1, z2] = fields;
+        let [span, ctrl, add, order, z0, z1, z2] = fields;
+        if order == ADD_ORDER_BY_CONTEXT {
+            info.grouped_blocks += 1;
+        }
         if span == 0
             || span > block_size
             || span > header.dst_size - covered
             || ctrl > block_size
             || add > span
+            || order > ADD_ORDER_BY_CONTEXT
         {
             return Err(PatchError::corrupt(
                 at,
