@@ -233,3 +233,46 @@ fn low_level_calls_validate_too() {
     ));
     assert!(t.listener.accept().is_err());
 }
+
+#[test]
+fn https_is_compiled_in_and_connection_failures_are_retried() {
+    // A closed local port: with TLS support the failure is a refused connection (retried,
+    // then reported); without it ureq would refuse the scheme outright.
+    let port = {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let client = Client::new(
+        Credentials::new("transport-test", "secret").unwrap(),
+        ClientOptions {
+            endpoint: Some(format!("https://127.0.0.1:{port}")),
+            retry: fwdelta_ota::RetryPolicy {
+                max_attempts: 2,
+                initial_backoff: std::time::Duration::from_millis(1),
+                max_backoff: std::time::Duration::from_millis(1),
+            },
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let err = client
+        .list_firmware(&fwdelta_ota::ListOtaFirmware::default())
+        .unwrap_err();
+    match &err {
+        OtaError::RetriesExhausted {
+            attempts: 2, last, ..
+        } => assert!(
+            matches!(
+                **last,
+                OtaError::Transport {
+                    kind: fwdelta_ota::TransportKind::Connect,
+                    ..
+                }
+            ),
+            "{last:?}"
+        ),
+        other => panic!("{other:?}"),
+    }
+    // The message carries no signed URL.
+    assert!(!err.to_string().contains("Signature="), "{err}");
+}
