@@ -328,6 +328,18 @@ pub fn response_format(req: &ParsedRequest) -> Format {
     }
 }
 
+/// The `Format` a request asks for, read leniently from the raw target: used when the
+/// request cannot be parsed, so that even that error comes in the requested format.
+pub fn sniff_format(target: &str) -> Format {
+    let query = target.split_once('?').map_or("", |(_, q)| q);
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| *k == "Format")
+        .and_then(|(_, v)| Format::parse(v))
+        .unwrap_or(Format::Xml)
+}
+
 /// Renders an API error in `format` for `action`.
 pub fn api_error_response(
     shared_host_id: &str,
@@ -374,7 +386,7 @@ fn handle_request(
         Err(e) => {
             shared_count_request(shared, None);
             let err = ApiError::new(ErrorCode::MalformedRequest, &e.to_string());
-            let resp = api_error_response(&shared.host_id(), Format::Xml, "", &err);
+            let resp = api_error_response(&shared.host_id(), sniff_format(&head.target), "", &err);
             let _ = http::write_response(writer, resp, head.method == "HEAD", false);
             return Next::Close;
         }
@@ -560,7 +572,7 @@ fn rpc(shared: &Shared, head: &RequestHead, body: &[u8], now: OffsetDateTime) ->
         Ok(r) => r,
         Err(e) => {
             let err = ApiError::new(ErrorCode::MalformedRequest, &e.to_string());
-            return api_error_response(&shared.host_id(), Format::Xml, "", &err);
+            return api_error_response(&shared.host_id(), sniff_format(&head.target), "", &err);
         }
     };
     let format = response_format(&req);
