@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::corpus::{file_md5, Pair};
+use crate::corpus::{file_md5, Pair, PairKind};
 use crate::measure::{Measurement, Outcome, Runner};
 use crate::tools::{Tool, ToolEnv, ToolInfo};
 use crate::{chart, report};
@@ -172,8 +172,17 @@ pub struct Report {
     pub note: Option<String>,
     /// Runs per tool and pair (the median is quoted).
     pub runs: usize,
+    /// Runs per tool on pairs whose source is at least `large_bytes`.
+    #[serde(default)]
+    pub runs_large: Option<usize>,
+    /// Source size from which a pair counts as large.
+    #[serde(default)]
+    pub large_bytes: Option<u64>,
     /// Per-process timeout, seconds.
     pub timeout_secs: f64,
+    /// Per-process timeout on generated pairs, seconds.
+    #[serde(default)]
+    pub timeout_generated_secs: Option<f64>,
     /// The command line that produced this report.
     pub command_line: String,
     /// The tools, in column order.
@@ -200,8 +209,15 @@ pub struct CompareOptions {
     pub tools: Vec<Tool>,
     /// Runs per tool and pair (at least 1; the median is quoted).
     pub runs: usize,
+    /// Runs for pairs whose source is at least `large_bytes` (at least 1).
+    pub runs_large: usize,
+    /// Source size from which a pair counts as large.
+    pub large_bytes: u64,
     /// Per-process timeout.
     pub timeout: Duration,
+    /// Per-process timeout on generated pairs (pathological inputs that make some tools
+    /// run for many minutes).
+    pub timeout_generated: Duration,
     /// Where results, scratch files and the chart go.
     pub out_dir: PathBuf,
     /// Where the tools are.
@@ -277,10 +293,19 @@ fn run_cell(
     let diff_argv = tool.diff_command(&opts.env, &pair.src, &pair.dst, pair.src_size, &patch);
     let apply_argv = tool.apply_command(&opts.env, &pair.src, &patch, &out);
 
+    let runs = if pair.src_size >= opts.large_bytes {
+        opts.runs_large
+    } else {
+        opts.runs
+    };
+    let timeout = match pair.kind {
+        PairKind::Generated => opts.timeout_generated,
+        PairKind::Firmware => opts.timeout,
+    };
     let mut sizes = Vec::new();
-    for run in 0..opts.runs {
+    for run in 0..runs {
         let _ = fs::remove_file(&patch);
-        let m = runner.run(&diff_argv, opts.timeout, &work)?;
+        let m = runner.run(&diff_argv, timeout, &work)?;
         log(&format!(
             "  {:<20} diff  run {}: {} {:.3}s {} KiB",
             tool.name(),
@@ -326,9 +351,9 @@ fn run_cell(
             median_u64(&ok.iter().filter_map(|m| m.max_rss_kib).collect::<Vec<_>>());
 
         let mut exact = true;
-        for run in 0..opts.runs {
+        for run in 0..runs {
             let _ = fs::remove_file(&out);
-            let m = runner.run(&apply_argv, opts.timeout, &work)?;
+            let m = runner.run(&apply_argv, timeout, &work)?;
             log(&format!(
                 "  {:<20} apply run {}: {} {:.3}s {} KiB",
                 tool.name(),
@@ -408,7 +433,10 @@ fn short(o: &Outcome) -> &'static str {
 /// Runs the comparison, writing the outputs after every cell so that an interrupted run
 /// leaves a usable partial report. `log` receives progress lines.
 pub fn compare(opts: &CompareOptions, log: &mut dyn FnMut(&str)) -> Result<Report> {
-    anyhow::ensure!(opts.runs >= 1, "--runs must be at least 1");
+    anyhow::ensure!(
+        opts.runs >= 1 && opts.runs_large >= 1,
+        "--runs and --runs-large must be at least 1"
+    );
     anyhow::ensure!(!opts.tools.is_empty(), "no tools selected");
     fs::create_dir_all(&opts.out_dir)
         .with_context(|| format!("creating {}", opts.out_dir.display()))?;
@@ -441,13 +469,19 @@ pub fn compare(opts: &CompareOptions, log: &mut dyn FnMut(&str)) -> Result<Repor
         machine: Machine::detect(&runner),
         note: opts.note.clone(),
         runs: opts.runs,
+        runs_large: Some(opts.runs_large),
+        large_bytes: Some(opts.large_bytes),
         timeout_secs: opts.timeout.as_secs_f64(),
+        timeout_generated_secs: Some(opts.timeout_generated.as_secs_f64()),
         command_line: opts.command_line.clone(),
         tools,
         pairs: opts.pairs.clone(),
         cells: Vec::new(),
     };
-    for pair in &opts.pairs {
+    // Smallest sources first, so that an interrupted run has the most pairs done.
+    let mut order: Vec<&Pair> = opts.pairs.iter().collect();
+    order.sort_by_key(|p| p.src_size);
+    for pair in order {
         log(&format!(
             "pair {} ({} -> {} bytes)",
             pair.name, pair.src_size, pair.dst_size
@@ -479,7 +513,7 @@ pub fn compare(opts: &CompareOptions, log: &mut dyn FnMut(&str)) -> Result<Repor
             let reused = previous.as_ref().and_then(|prev| {
                 let same_pair = prev.pairs.iter().any(|p| p == &pair_fixed);
                 prev.cell(&pair.name, tool.name())
-                    .filter(|c| same_pair && c.status != Status::Missing && prev.runs == opts.runs)
+                    .filter(|c| same_pair && c.status != Status::Missing)
                     .cloned()
             });
             let cell = if let Some(c) = reused {

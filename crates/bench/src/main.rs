@@ -28,7 +28,7 @@ struct Cli {
 enum Command {
     /// Run every tool on every pair; write results.json, results.md, chart.svg and
     /// chart-pairs.svg into --out.
-    Compare(CompareArgs),
+    Compare(Box<CompareArgs>),
     /// Write the generated pairs (pathological and firmware-like) in the corpus layout.
     Gen {
         /// Output directory (gets pairs.tsv and pairs/NAME/{src,dst}.bin).
@@ -118,9 +118,18 @@ struct CompareArgs {
     /// Runs per tool and pair; the median is quoted.
     #[arg(long, default_value_t = 3)]
     runs: usize,
+    /// Runs on pairs whose source is at least --large-mib (default: --runs).
+    #[arg(long)]
+    runs_large: Option<usize>,
+    /// Source size, MiB, from which --runs-large applies.
+    #[arg(long, default_value_t = 32)]
+    large_mib: u64,
     /// Per-process timeout, seconds; a tool that exceeds it is reported as "timeout".
     #[arg(long, default_value_t = 600.0)]
     timeout: f64,
+    /// Per-process timeout on the generated pairs, seconds (default: --timeout).
+    #[arg(long)]
+    timeout_generated: Option<f64>,
     /// Output directory.
     #[arg(long)]
     out: Option<PathBuf>,
@@ -181,8 +190,15 @@ fn run_compare(a: CompareArgs) -> Result<()> {
     if a.runs == 0 {
         bail!("--runs must be at least 1");
     }
-    if !(a.timeout.is_finite() && a.timeout > 0.0) {
-        bail!("--timeout must be a positive number of seconds");
+    let runs_large = a.runs_large.unwrap_or(a.runs);
+    if runs_large == 0 {
+        bail!("--runs-large must be at least 1");
+    }
+    let timeout_generated = a.timeout_generated.unwrap_or(a.timeout);
+    for t in [a.timeout, timeout_generated] {
+        if !(t.is_finite() && t > 0.0) {
+            bail!("timeouts must be a positive number of seconds, not {t}");
+        }
     }
     let mut pairs: Vec<Pair> = Vec::new();
     for dir in &a.corpus {
@@ -235,7 +251,10 @@ fn run_compare(a: CompareArgs) -> Result<()> {
         pairs,
         tools,
         runs: a.runs,
+        runs_large,
+        large_bytes: a.large_mib << 20,
         timeout: Duration::from_secs_f64(a.timeout),
+        timeout_generated: Duration::from_secs_f64(timeout_generated),
         out_dir: out.clone(),
         env,
         resume: a.resume,
@@ -254,7 +273,7 @@ fn run_compare(a: CompareArgs) -> Result<()> {
 
 fn run() -> Result<()> {
     match Cli::parse().command {
-        Command::Compare(a) => run_compare(a),
+        Command::Compare(a) => run_compare(*a),
         Command::Gen { dir, size_mib } => {
             let pairs = corpus::write_generated(&dir, &[], size_mib * gen::MIB)?;
             for p in pairs {

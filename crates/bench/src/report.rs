@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::compare::{Cell, Report, Status};
 use crate::corpus::PairKind;
+use crate::measure::Outcome;
 
 /// Sources smaller than this are left out of the worst RSS-per-source-byte figure: below it a
 /// process's fixed footprint (interpreter, libraries) dominates the quotient.
@@ -160,12 +161,20 @@ fn opt<T>(v: Option<T>, f: impl Fn(T) -> String) -> String {
     v.map_or_else(|| "–".to_string(), f)
 }
 
-fn status_text(report: &Report, c: &Cell) -> String {
-    match c.status {
-        Status::Timeout | Status::ApplyTimeout => {
-            format!("{} (> {} s)", c.status.label(), report.timeout_secs)
+fn status_text(c: &Cell) -> String {
+    let after = c
+        .diff_runs
+        .iter()
+        .chain(&c.apply_runs)
+        .find_map(|m| match m.outcome {
+            Outcome::Timeout { after_secs } => Some(after_secs),
+            _ => None,
+        });
+    match (c.status, after) {
+        (Status::Timeout | Status::ApplyTimeout, Some(t)) => {
+            format!("{} (> {t} s)", c.status.label())
         }
-        s => s.label().to_string(),
+        (s, _) => s.label().to_string(),
     }
 }
 
@@ -325,9 +334,19 @@ pub fn markdown(report: &Report) -> String {
         m.load_before,
         m.load_after.as_deref().unwrap_or("(run not finished)")
     );
+    let large = match (report.runs_large, report.large_bytes) {
+        (Some(r), Some(b)) if r != report.runs => {
+            format!(" ({r} for sources of {} bytes or more)", bytes(b))
+        }
+        _ => String::new(),
+    };
+    let gen_timeout = match report.timeout_generated_secs {
+        Some(t) if t != report.timeout_secs => format!(" ({t} s on generated pairs)"),
+        _ => String::new(),
+    };
     let _ = writeln!(
         s,
-        "- {} run(s) per tool and pair, the median quoted; every process capped at {} s; peak RSS: {}",
+        "- {} run(s) per tool and pair{large}, the median quoted; every process capped at {} s{gen_timeout}; peak RSS: {}",
         report.runs, report.timeout_secs, m.rss_source
     );
     if let Some(n) = &report.note {
@@ -461,7 +480,7 @@ pub fn markdown(report: &Report) -> String {
                         bytes(b)
                     }
                 }
-                Some(c) => c.status.label().to_string(),
+                Some(c) => status_text(c),
                 None => "".into(),
             };
             let _ = write!(s, " {cell} |");
@@ -490,7 +509,7 @@ pub fn markdown(report: &Report) -> String {
             };
             let trip = match (c.status, c.round_trip_exact) {
                 (Status::Ok, Some(true)) => "exact".to_string(),
-                _ => status_text(report, c),
+                _ => status_text(c),
             };
             let varied = if c.patch_bytes_varied {
                 " (varied)"
