@@ -203,3 +203,34 @@ fn deterministic_output() {
         assert_eq!(a, b, "{f}");
     }
 }
+
+/// Regression: zstd fails after 16 calls that neither read nor write; a long run of
+/// blocks whose extra (or add) chunk is empty used to trigger it (found on the grpcio pair
+/// with 256 KiB blocks).
+#[test]
+fn regression_many_blocks_with_empty_chunks() {
+    let mut rng = Rng(5);
+    let src = firmware(&mut rng, 40 * 4096 + 17);
+    // Identical images: every block is adds only.
+    round_trip(
+        &src,
+        &src,
+        &[Control {
+            add_len: src.len() as u64,
+            extra_len: 0,
+            seek: 0,
+        }],
+        &fast(),
+    );
+    // All literals: every block is extras only.
+    round_trip(
+        &[],
+        &src,
+        &[Control {
+            add_len: 0,
+            extra_len: src.len() as u64,
+            seek: 0,
+        }],
+        &fast(),
+    );
+}
