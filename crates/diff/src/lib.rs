@@ -41,6 +41,7 @@ pub use options::{DiffOptions, MIN_BLOCK_SIZE};
 
 use fwdelta_sufsort::{SortOptions, SuffixArray};
 use matcher::{match_block, Op, Params};
+use search::Buckets;
 
 /// Receives progress reports, for a progress bar. Called from worker threads.
 pub trait Progress: Sync {
@@ -65,6 +66,7 @@ impl Progress for NoProgress {
 pub struct SourceIndex<'a> {
     src: &'a [u8],
     sa: SuffixArray,
+    buckets: Buckets,
 }
 
 impl<'a> SourceIndex<'a> {
@@ -103,8 +105,9 @@ impl<'a> SourceIndex<'a> {
     ) -> Result<Self, DiffError> {
         progress.stage("suffix-sort", src.len() as u64);
         let sa = fwdelta_sufsort::build(src, sort);
+        let buckets = Buckets::new(src);
         progress.advance(src.len() as u64);
-        Ok(SourceIndex { src, sa })
+        Ok(SourceIndex { src, sa, buckets })
     }
 
     /// The source image.
@@ -149,8 +152,12 @@ impl<'a> SourceIndex<'a> {
                 let end = dst.len().min(start + bs);
                 let new = &dst[start..end];
                 let ops = match &self.sa {
-                    SuffixArray::U32(sa) => match_block(self.src, sa, new, start, params),
-                    SuffixArray::U64(sa) => match_block(self.src, sa, new, start, params),
+                    SuffixArray::U32(sa) => {
+                        match_block(self.src, sa, &self.buckets, new, start, params)
+                    }
+                    SuffixArray::U64(sa) => {
+                        match_block(self.src, sa, &self.buckets, new, start, params)
+                    }
                 };
                 progress.advance((end - start) as u64);
                 ops

@@ -1,6 +1,6 @@
 //! The approximate matcher: one destination block at a time.
 
-use crate::search::{longest_match, SaEntry};
+use crate::search::{longest_match, Buckets, SaEntry};
 
 /// Longest prefix of the destination compared by one suffix-array search. Longer exact matches
 /// are found again by the next search, so the cap bounds the cost of a search on long runs
@@ -10,6 +10,12 @@ const SEARCH_CAP: usize = 4096;
 const SKIP_MIN: usize = 64;
 /// After such a jump, this many bytes of the rejected match remain ahead of the scan.
 const SKIP_KEEP: usize = 32;
+/// Exact matches at least this long are also judged by their approximate agreement ...
+const PROBE_MIN: usize = 6;
+/// ... over this many bytes ahead of the scan ...
+const PROBE_WINDOW: usize = 64;
+/// ... and win when they agree with this many more bytes than the current alignment.
+const PROBE_GAIN: isize = 16;
 
 /// One step of the edit script with its source position made absolute.
 ///
@@ -34,6 +40,7 @@ pub(crate) struct Params {
 pub(crate) fn match_block<I: SaEntry>(
     src: &[u8],
     sa: &[I],
+    buckets: &Buckets,
     new: &[u8],
     start_pos: usize,
     params: Params,
@@ -60,7 +67,8 @@ pub(crate) fn match_block<I: SaEntry>(
         while scan < n {
             let pat = &new[scan..n.min(scan + SEARCH_CAP)];
             let near = (scan as isize + lastoffset).max(0) as usize;
-            (pos, len) = longest_match(src, sa, pat, near);
+            let hit = longest_match(src, sa, buckets, pat, near);
+            (pos, len) = (hit.pos, hit.len);
             while scsc < scan + len {
                 oldscore += isize::from(agrees(scsc, lastoffset));
                 scsc += 1;
@@ -68,6 +76,19 @@ pub(crate) fn match_block<I: SaEntry>(
             let l = len as isize;
             if (l == oldscore && len != 0) || l > oldscore + margin {
                 break;
+            }
+            // In compiled code a moved function rarely matches exactly for long (each changed
+            // branch offset or address cuts the match), so a short exact match is also accepted
+            // when its alignment agrees with clearly more of the bytes ahead than the current
+            // one.
+            if len >= PROBE_MIN {
+                let noff = pos as isize - scan as isize;
+                let gain: isize = (scan..n.min(scan + PROBE_WINDOW))
+                    .map(|k| isize::from(agrees(k, noff)) - isize::from(agrees(k, lastoffset)))
+                    .sum();
+                if gain > PROBE_GAIN {
+                    break;
+                }
             }
             // The current alignment serves new[scan..scan + len] nearly as well as the match
             // found. A long rejected match moves the scan most of its length at once: a better

@@ -40,24 +40,92 @@ pub(crate) fn lcp(a: &[u8], b: &[u8]) -> usize {
     i
 }
 
-/// Finds a longest prefix of `pat` occurring in `text`; returns `(offset in text, length)`.
+/// Where the suffixes starting with each two-byte prefix lie in the suffix array.
 ///
-/// Binary search for the insertion point of `pat` among the sorted suffixes, skipping the
-/// prefix that both bounds are known to share with `pat` (Manber and Myers), so long equal runs
-/// are not compared again at every step. The longest match is next to the insertion point.
-/// Among the two neighbours, ties go to the one nearer to `near`.
+/// Lets a search start inside the right bucket instead of doing the first sixteen steps of the
+/// binary search, which are also its slowest (each a cache miss into the array and the text).
+#[derive(Debug)]
+pub(crate) struct Buckets {
+    /// `start[k]`: rank of the first suffix whose first two bytes are `k >> 8, k & 0xFF`.
+    start: Vec<usize>,
+    /// Number of suffixes with that prefix.
+    count: Vec<usize>,
+}
+
+impl Buckets {
+    pub(crate) fn new(text: &[u8]) -> Self {
+        let mut count = vec![0usize; 1 << 16];
+        for w in text.windows(2) {
+            count[usize::from(w[0]) << 8 | usize::from(w[1])] += 1;
+        }
+        // The one-byte suffix (the last byte) sorts before every longer suffix starting with
+        // the same byte.
+        let last = text.last().map(|&b| usize::from(b) << 8);
+        let mut start = vec![0usize; 1 << 16];
+        let mut rank = 0;
+        for k in 0..1 << 16 {
+            if Some(k) == last {
+                rank += 1;
+            }
+            start[k] = rank;
+            rank += count[k];
+        }
+        Buckets { start, count }
+    }
+}
+
+/// A match found by [`longest_match`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub(crate) struct Hit {
+    /// Offset of the match in the text.
+    pub pos: usize,
+    /// Its length.
+    pub len: usize,
+}
+
+/// Finds a longest prefix of `pat` occurring in `text`.
+///
+/// Starts from the bucket of `pat`'s first two bytes, then binary-searches for the insertion
+/// point of `pat` among the sorted suffixes, skipping the prefix that both bounds are known to
+/// share with `pat` (Manber and Myers), so long equal runs are not compared again at every
+/// step. The longest match is next to the insertion point. Among the two neighbours, ties go to
+/// the one nearer to `near`.
 pub(crate) fn longest_match<I: SaEntry>(
     text: &[u8],
     sa: &[I],
+    buckets: &Buckets,
     pat: &[u8],
     near: usize,
-) -> (usize, usize) {
+) -> Hit {
     if sa.is_empty() || pat.is_empty() {
-        return (0, 0);
+        return Hit::default();
     }
-    // Ranks below `lo` hold suffixes < pat, ranks at or above `hi` hold suffixes >= pat.
-    let (mut lo, mut hi) = (0usize, sa.len());
-    let (mut llcp, mut rlcp) = (0usize, 0usize);
+    if pat.len() >= 2 {
+        let k = usize::from(pat[0]) << 8 | usize::from(pat[1]);
+        if buckets.count[k] > 0 {
+            let lo = buckets.start[k];
+            return search_range(text, sa, pat, lo, lo + buckets.count[k], 2, near);
+        }
+    }
+    search_range(text, sa, pat, 0, sa.len(), 0, near)
+}
+
+/// Binary search among ranks `first..end`, all of whose suffixes share at least `known` bytes
+/// with `pat`.
+fn search_range<I: SaEntry>(
+    text: &[u8],
+    sa: &[I],
+    pat: &[u8],
+    first: usize,
+    end: usize,
+    known: usize,
+    near: usize,
+) -> Hit {
+    // Ranks below `lo` hold suffixes < pat, ranks at or above `hi` hold suffixes >= pat;
+    // `llcp` and `rlcp` are (lower bounds of) the common prefixes of the suffixes at ranks
+    // `lo - 1` and `hi` with `pat`.
+    let (mut lo, mut hi) = (first, end);
+    let (mut llcp, mut rlcp) = (known, known);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
         let off = sa[mid].get();
@@ -79,11 +147,17 @@ pub(crate) fn longest_match<I: SaEntry>(
             rlcp = l;
         }
     }
-    let left = (lo > 0).then(|| (sa[lo - 1].get(), llcp));
-    let right = (hi < sa.len()).then(|| (sa[hi].get(), rlcp));
+    let left = (lo > first).then(|| Hit {
+        pos: sa[lo - 1].get(),
+        len: llcp,
+    });
+    let right = (hi < end).then(|| Hit {
+        pos: sa[hi].get(),
+        len: rlcp,
+    });
     match (left, right) {
         (Some(a), Some(b)) => {
-            if a.1 > b.1 || (a.1 == b.1 && a.0.abs_diff(near) <= b.0.abs_diff(near)) {
+            if a.len > b.len || (a.len == b.len && a.pos.abs_diff(near) <= b.pos.abs_diff(near)) {
                 a
             } else {
                 b
@@ -91,7 +165,7 @@ pub(crate) fn longest_match<I: SaEntry>(
         }
         (Some(a), None) => a,
         (None, Some(b)) => b,
-        (None, None) => (0, 0),
+        (None, None) => Hit::default(),
     }
 }
 
@@ -128,9 +202,33 @@ mod tests {
         let sa = naive_sa(&text);
         let mut pat = vec![0u8; 3000];
         pat.push(1);
-        let (pos, len) = longest_match(&text, &sa, &pat, 0);
+        let Hit { pos, len, .. } = longest_match(&text, &sa, &Buckets::new(&text), &pat, 0);
         assert_eq!(len, 3000);
         assert!(pos + 3000 <= 5000);
+    }
+
+    #[test]
+    fn buckets_match_the_suffix_array() {
+        for t in [
+            &b""[..],
+            b"a",
+            b"banana",
+            b"abracadabra\xff\x00\x00",
+            &[0u8; 50],
+        ] {
+            let sa = naive_sa(t);
+            let b = Buckets::new(t);
+            for k in 0..1usize << 16 {
+                let pre = [(k >> 8) as u8, k as u8];
+                let ranks: Vec<usize> = (0..sa.len())
+                    .filter(|&r| t[sa[r] as usize..].starts_with(&pre))
+                    .collect();
+                assert_eq!(ranks.len(), b.count[k]);
+                if let Some(&r) = ranks.first() {
+                    assert_eq!(r, b.start[k]);
+                }
+            }
+        }
     }
 
     proptest! {
@@ -138,7 +236,7 @@ mod tests {
         fn finds_a_longest_match(t in proptest::collection::vec(0u8..4, 0..200),
                                  p in proptest::collection::vec(0u8..4, 0..40)) {
             let sa = naive_sa(&t);
-            let (pos, len) = longest_match(&t, &sa, &p, 7);
+            let Hit { pos, len } = longest_match(&t, &sa, &Buckets::new(&t), &p, 7);
             prop_assert_eq!(len, naive_best(&t, &p));
             if len > 0 {
                 prop_assert_eq!(&t[pos..pos + len], &p[..len]);
