@@ -5,12 +5,14 @@
 //! for n in $(cut -f1 /work/corpus/pairs.tsv | tail -n +2); do
 //!   bsdiff /work/corpus/pairs/$n/src.bin /work/corpus/pairs/$n/dst.bin $DIR/$n.bsdiff; done
 //! cargo run --release -p fwdelta-patch --example reencode -- /work/corpus/pairs.tsv $DIR \
-//!     [--level 19] [--window-log 23] [--block-size 1048576] [--no-ldm] [--only a,b] [--check]
+//!     [--level 19] [--window-log 23] [--block-size 1048576] [--no-ldm] [--no-grouping]
+//!     [--only a,b] [--check] [--write DIR]
 //! ```
 //!
 //! For every pair: imports the controls from `$DIR/<name>.bsdiff`, encodes them as v1 and
 //! as BSDIFF40 (ours), applies the v1 patch and checks that it rebuilds `dst` (`--check`
-//! also applies our BSDIFF40 and raw exports), and prints a table.
+//! also applies our BSDIFF40 and raw exports; `--write DIR` keeps the v1 patches as
+//! `DIR/<name>.fwdelta`), and prints a table.
 
 use std::time::Instant;
 
@@ -27,6 +29,7 @@ fn main() {
     let mut opts = EncodeOptions::default();
     let mut only: Option<Vec<String>> = None;
     let mut check = false;
+    let mut write_dir: Option<String> = None;
     let mut i = 3;
     while i < args.len() {
         let val = || args.get(i + 1).cloned().unwrap_or_default();
@@ -35,6 +38,11 @@ fn main() {
             "--window-log" => opts.window_log = val().parse().expect("window log"),
             "--block-size" => opts.block_size = val().parse().expect("block size"),
             "--only" => only = Some(val().split(',').map(String::from).collect()),
+            "--write" => write_dir = Some(val()),
+            "--no-grouping" => {
+                opts.context_grouping = false;
+                i -= 1;
+            }
             "--no-ldm" => {
                 opts.long_distance = false;
                 i -= 1;
@@ -77,6 +85,10 @@ fn main() {
         let mut out = Vec::with_capacity(dst.len());
         apply(&src, &v1[..], &mut out, &ApplyOptions::default()).expect("apply v1");
         assert!(out == dst, "{name}: v1 does not rebuild dst");
+        drop(out);
+        if let Some(dir) = &write_dir {
+            std::fs::write(format!("{dir}/{name}.fwdelta"), &v1).expect("write v1 patch");
+        }
         if check {
             for f in [Format::Bsdiff40, Format::Raw] {
                 let mut p = Vec::new();

@@ -78,9 +78,10 @@ fn apply_reader_inner<R: Read, W: Write>(
     rd.pos = n as u64;
     let detected = detect_format(&magic[..n]);
     let format = match (opts.format, detected) {
-        (Some(want), Some(got)) if want != got => {
-            return Err(PatchError::UnknownFormat {
-                magic: magic[..n].to_vec(),
+        (Some(requested), got) if got != Some(requested) => {
+            return Err(PatchError::FormatMismatch {
+                requested,
+                detected: got,
             })
         }
         (_, Some(got)) => got,
@@ -146,8 +147,9 @@ fn apply_slice_inner<W: Write>(
         || (opts.format.is_none() && detected == Some(Format::Bsdiff40))
     {
         if detected != Some(Format::Bsdiff40) {
-            return Err(PatchError::UnknownFormat {
-                magic: patch[..patch.len().min(8)].to_vec(),
+            return Err(PatchError::FormatMismatch {
+                requested: Format::Bsdiff40,
+                detected,
             });
         }
         let (written, md5) = bsdiff40::apply(src, patch, out, opts)?;
@@ -251,9 +253,14 @@ pub fn read_info(patch: &[u8], format: Option<Format>) -> Result<PatchInfo, Patc
     let detected = detect_format(patch);
     let format = match (format, detected) {
         (Some(Format::Raw), _) => Format::Raw,
-        (Some(want), Some(got)) if want == got => got,
-        (None, Some(got)) => got,
-        _ => {
+        (Some(requested), got) if got != Some(requested) => {
+            return Err(PatchError::FormatMismatch {
+                requested,
+                detected: got,
+            })
+        }
+        (_, Some(got)) => got,
+        (_, None) => {
             return Err(PatchError::UnknownFormat {
                 magic: patch[..patch.len().min(8)].to_vec(),
             })

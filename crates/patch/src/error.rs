@@ -29,6 +29,14 @@ pub enum PatchError {
         /// The first (up to 8) bytes of the patch.
         magic: Vec<u8>,
     },
+    /// The caller asked for one format and the patch's magic says another.
+    #[error("the patch is not {requested}: its magic says {}", .detected.map_or("unknown format".to_string(), |f| f.to_string()))]
+    FormatMismatch {
+        /// The format the caller asked for.
+        requested: crate::Format,
+        /// The format the magic identifies, if any.
+        detected: Option<crate::Format>,
+    },
     /// An fwdelta patch of a format version this library does not know.
     #[error("fwdelta patch format version {version} is not supported (this library reads version 1); upgrade fwdelta")]
     UnsupportedVersion {

@@ -215,10 +215,28 @@ fn wrong_source_is_refused_before_writing() {
 fn patch_of_another_format_is_refused() {
     let (src, _, bsd) = patch_of(Format::Bsdiff40);
     let r = apply(&src, &bsd[..], io::sink(), &with_format(Format::Fwdelta));
-    assert!(matches!(r, Err(PatchError::UnknownFormat { .. })), "{r:?}");
+    assert!(
+        matches!(
+            r,
+            Err(PatchError::FormatMismatch {
+                requested: Format::Fwdelta,
+                detected: Some(Format::Bsdiff40)
+            })
+        ),
+        "{r:?}"
+    );
     let (_, _, v1) = patch_of(Format::Fwdelta);
     let r = apply_slice(&src, &v1, io::sink(), &with_format(Format::Bsdiff40));
-    assert!(matches!(r, Err(PatchError::UnknownFormat { .. })), "{r:?}");
+    assert!(matches!(r, Err(PatchError::FormatMismatch { .. })), "{r:?}");
+    let msg = r.unwrap_err().to_string();
+    assert!(
+        msg.contains("not bsdiff40") && msg.contains("fwdelta"),
+        "{msg}"
+    );
+    assert!(matches!(
+        read_info(&v1, Some(Format::Bsdiff40)),
+        Err(PatchError::FormatMismatch { .. })
+    ));
     let (_, _, raw) = patch_of(Format::Raw);
     let r = apply(&src, &raw[..], io::sink(), &ApplyOptions::default());
     assert!(matches!(r, Err(PatchError::UnknownFormat { .. })), "{r:?}");
@@ -529,4 +547,51 @@ proptest! {
         }
         let _ = read_info(&bad, Some(f));
     }
+}
+
+struct FailingReader<'a> {
+    data: &'a [u8],
+}
+
+impl io::Read for FailingReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.data.is_empty() {
+            return Err(io::Error::other("network down"));
+        }
+        let n = buf.len().min(self.data.len()).min(50);
+        buf[..n].copy_from_slice(&self.data[..n]);
+        self.data = &self.data[n..];
+        Ok(n)
+    }
+}
+
+#[test]
+fn failing_reader_is_an_io_error_and_verify_reader_works() {
+    let (src, dst, patch) = patch_of(Format::Fwdelta);
+    let r = apply(
+        &src,
+        FailingReader {
+            data: &patch[..200],
+        },
+        io::sink(),
+        &ApplyOptions::default(),
+    );
+    assert!(
+        matches!(
+            &r,
+            Err(PatchError::Io {
+                context: "reading patch",
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let expected = Expected {
+        md5: md5_of(&dst),
+        size: dst.len() as u64,
+    };
+    let v =
+        fwdelta_patch::verify_reader(&src, &patch[..], expected, &ApplyOptions::default()).unwrap();
+    assert!(v.matches());
+    assert_eq!(v.patch_size, patch.len() as u64);
 }
