@@ -7,8 +7,9 @@
 //! For every pair and thread count it runs itself as a child (`one SRC DST THREADS BLOCK`) so
 //! that the peak RSS (VmHWM) belongs to that run alone, and runs `/usr/bin/time -v bsdiff` on
 //! the same pair. Sizes: `bz2` is the BSDIFF40 layout (8-byte controls, three bzip2 streams),
-//! the same container as bsdiff 4.3, so the difference is the matcher's; `zst` is three zstd -19
-//! streams with varint controls.
+//! the same container as bsdiff 4.3, so the difference is the matcher's; `v1` is the fwdelta v1
+//! patch with default encoder options (applied back and checked). The child also prints a
+//! three-stream zstd -19 proxy (`zst`).
 #![allow(missing_docs)]
 
 use std::io::Write;
@@ -94,6 +95,24 @@ fn one(src: &Path, dst: &Path, threads: usize, block: usize) {
     let (bc, bd, be) = (bz(&c8), bz(&db), bz(&eb));
     let bz2 = 32 + bc + bd + be;
     let zst = zs(&cv) + zs(&db) + zs(&eb);
+    // The real v1 patch, applied back as a check.
+    let mut patch = Vec::new();
+    let enc = fwdelta_patch::EncodeOptions::default();
+    fwdelta_patch::encode(
+        fwdelta_patch::Format::Fwdelta,
+        &s,
+        &d,
+        &controls,
+        &enc,
+        &mut patch,
+    )
+    .unwrap();
+    let sum = fwdelta_patch::apply_slice(&s, &patch, std::io::sink(), &Default::default()).unwrap();
+    assert_eq!(
+        sum.dst_md5,
+        fwdelta_patch::md5_of(&d),
+        "v1 round trip failed"
+    );
     if let Some(dir) = std::env::var_os("MEASURE_DUMP") {
         let dir = PathBuf::from(dir);
         std::fs::write(dir.join("ctrl8"), &c8).unwrap();
@@ -110,10 +129,11 @@ fn one(src: &Path, dst: &Path, threads: usize, block: usize) {
         );
     }
     println!(
-        "{bz2} {zst} {} {:.3} {:.3} {hwm}",
+        "{bz2} {zst} {} {:.3} {:.3} {hwm} {}",
         controls.len(),
         (t1 - t0).as_secs_f64(),
-        (t2 - t1).as_secs_f64()
+        (t2 - t1).as_secs_f64(),
+        patch.len()
     );
 }
 
@@ -265,7 +285,7 @@ fn main() {
         print!(" {t}T time s (sort+match) | {t}T peak RSS |");
     }
     println!(
-        " ours bz2 | ours zst | controls | bsdiff 4.3 | bsdiff time | bsdiff RSS | bz2 / bsdiff |"
+        " ours BSDIFF40 | ours v1 | controls | bsdiff 4.3 | bsdiff time | bsdiff RSS | bz2 / bsdiff |"
     );
     println!("|{}", "---|".repeat(2 + 2 * threads.len() + 7));
     for p in &pairs {
@@ -291,7 +311,7 @@ fn main() {
                 sort + mat,
                 hwm / 1024
             );
-            let s = (f[0].to_string(), f[1].to_string(), f[2].to_string());
+            let s = (f[0].to_string(), f[6].to_string(), f[2].to_string());
             if let Some(prev) = &sizes {
                 assert_eq!(prev, &s, "thread counts disagree on {}", p.name);
             }

@@ -4,6 +4,7 @@
 use std::num::NonZeroUsize;
 
 use fwdelta_diff::{diff, Control, DiffError, DiffOptions, SourceIndex};
+use fwdelta_patch::{apply_slice, encode, ApplyOptions, EncodeOptions, Format};
 use proptest::prelude::*;
 
 /// Checks that `controls` is a valid script for `(src, dst)` and rebuilds `dst` from it, the
@@ -135,6 +136,26 @@ fn firmware(seed: u64, code: usize, pad: usize, pad_byte: u8) -> Vec<u8> {
     img
 }
 
+/// Encodes `controls` in `format` and applies the patch: the full round trip.
+fn round_trip(src: &[u8], dst: &[u8], controls: &[Control], format: Format) -> Vec<u8> {
+    let mut patch = Vec::new();
+    encode(
+        format,
+        src,
+        dst,
+        controls,
+        &EncodeOptions::default(),
+        &mut patch,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut opts = ApplyOptions::default();
+    opts.format = Some(format);
+    apply_slice(src, &patch, &mut out, &opts).unwrap();
+    assert!(out == dst, "{format:?} round trip differs");
+    patch
+}
+
 fn small_blocks() -> DiffOptions {
     DiffOptions::default().block_size(4096)
 }
@@ -158,6 +179,9 @@ fn trivial_inputs() {
     for (src, dst) in cases {
         let c = diff(src, dst, &opts).unwrap();
         check(src, dst, &c);
+        for format in [Format::Fwdelta, Format::Bsdiff40, Format::Raw] {
+            round_trip(src, dst, &c, format);
+        }
     }
     assert!(diff(b"", b"", &opts).unwrap().is_empty());
 }
@@ -197,6 +221,9 @@ fn an_insertion_costs_its_bytes_and_a_few_controls() {
     dst.splice(12_345..12_345, code_like(9, 500));
     let c = diff(&src, &dst, &DiffOptions::default()).unwrap();
     check(&src, &dst, &c);
+    for format in [Format::Fwdelta, Format::Bsdiff40, Format::Raw] {
+        round_trip(&src, &dst, &c, format);
+    }
     let extra: u64 = c.iter().map(|c| c.extra_len).sum();
     assert!((500..600).contains(&extra), "extra {extra}: {c:?}");
     assert!(c.len() <= 3, "{c:?}");
@@ -287,9 +314,11 @@ fn thread_count_does_not_change_the_script() {
     }
     let reference = diff(&src, &dst, &small_blocks().threads(threads(1))).unwrap();
     check(&src, &dst, &reference);
+    let patch = round_trip(&src, &dst, &reference, Format::Fwdelta);
     for t in [2, 3, 8] {
         let c = diff(&src, &dst, &small_blocks().threads(threads(t))).unwrap();
         assert_eq!(c, reference, "{t} threads");
+        assert_eq!(round_trip(&src, &dst, &c, Format::Fwdelta), patch);
     }
 }
 
@@ -312,6 +341,7 @@ proptest! {
         for opts in [DiffOptions::default(), small_blocks()] {
             let c = diff(&src, &dst, &opts).unwrap();
             check(&src, &dst, &c);
+            round_trip(&src, &dst, &c, Format::Fwdelta);
         }
     }
 
@@ -322,5 +352,6 @@ proptest! {
     ) {
         let c = diff(&src, &dst, &small_blocks()).unwrap();
         check(&src, &dst, &c);
+        round_trip(&src, &dst, &c, Format::Fwdelta);
     }
 }
