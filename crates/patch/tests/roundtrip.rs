@@ -234,3 +234,41 @@ fn regression_many_blocks_with_empty_chunks() {
         &fast(),
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+
+        /// The central property on firmware-like edits, across encoder settings.
+        #[test]
+        fn apply_of_encode_rebuilds_dst(
+            seed in any::<u64>(),
+            len in 0usize..20_000,
+            window_log in proptest::sample::select(vec![10u32, 16, 23]),
+            block_size in proptest::sample::select(vec![4096u32, 65536]),
+            level in proptest::sample::select(vec![1i32, 3, 19]),
+            grouping in any::<bool>(),
+        ) {
+            let mut rng = Rng(seed | 1);
+            let src = firmware(&mut rng, len);
+            let dst = edit(&mut rng, &src);
+            let controls = naive_controls(&src, &dst);
+            let mut enc = EncodeOptions::default();
+            enc.window_log = window_log;
+            enc.block_size = block_size;
+            enc.zstd_level = level;
+            enc.context_grouping = grouping;
+            let mut patch = Vec::new();
+            encode(Format::Fwdelta, &src, &dst, &controls, &enc, &mut patch).unwrap();
+            let mut lim = ApplyOptions::default();
+            lim.max_window_log = window_log;
+            lim.max_block_size = block_size;
+            let mut out = Vec::new();
+            apply(&src, &patch[..], &mut out, &lim).unwrap();
+            prop_assert_eq!(out, dst);
+        }
+    }
+}
