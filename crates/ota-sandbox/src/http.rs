@@ -857,4 +857,35 @@ mod tests {
         let t = time::macros::datetime!(2024-01-02 03:04:05 UTC);
         assert_eq!(http_date(t), "Tue, 02 Jan 2024 03:04:05 GMT");
     }
+
+    proptest::proptest! {
+        #[test]
+        fn head_parser_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            if let Ok(h) = parse_request_head(&bytes) {
+                let _ = h.body_framing();
+                let _ = h.keep_alive();
+            }
+        }
+
+        #[test]
+        fn chunked_reader_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600)) {
+            let mut r = io::BufReader::new(&bytes[..]);
+            let mut body = BodyReader::new(&mut r, BodyFraming::Chunked, 256).unwrap();
+            let _ = body.read_all();
+        }
+
+        #[test]
+        fn chunked_round_trip(data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000), chunk in 1usize..300) {
+            let mut wire = Vec::new();
+            for c in data.chunks(chunk) {
+                wire.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+                wire.extend_from_slice(c);
+                wire.extend_from_slice(b"\r\n");
+            }
+            wire.extend_from_slice(b"0\r\n\r\n");
+            let mut r = io::BufReader::new(&wire[..]);
+            let mut body = BodyReader::new(&mut r, BodyFraming::Chunked, 4096).unwrap();
+            proptest::prop_assert_eq!(body.read_all().unwrap(), data);
+        }
+    }
 }

@@ -454,4 +454,34 @@ mod tests {
             RequestKind::Other
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn never_panics(
+            method in "(GET|POST|PUT|HEAD)",
+            target in "\\PC{0,200}",
+            ct in proptest::option::of("(multipart/form-data; boundary=[a-z]{0,5}|application/x-www-form-urlencoded|text/plain)"),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200),
+        ) {
+            let headers: Vec<(String, String)> =
+                ct.into_iter().map(|v| ("Content-Type".to_string(), v)).collect();
+            let _ = parse_request(&method, &target, &headers, &body);
+        }
+
+        #[test]
+        fn encoded_params_round_trip(
+            pairs in proptest::collection::vec(("[A-Za-z][A-Za-z0-9.]{0,10}", "\\PC{0,20}"), 0..8),
+        ) {
+            let mut seen = std::collections::BTreeSet::new();
+            let pairs: Vec<(String, String)> =
+                pairs.into_iter().filter(|(k, _)| seen.insert(k.clone())).collect();
+            let query = pairs
+                .iter()
+                .map(|(k, v)| format!("{}={}", fwdelta_acs_sign::percent_encode(k), fwdelta_acs_sign::percent_encode(v)))
+                .collect::<Vec<_>>()
+                .join("&");
+            let r = parse_request("GET", &format!("/?{query}"), &[], b"").unwrap();
+            proptest::prop_assert_eq!(r.query, pairs);
+        }
+    }
 }

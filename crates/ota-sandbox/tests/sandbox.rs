@@ -706,3 +706,58 @@ fn malformed_http_never_hurts_the_server() {
     let c = Client::new(&h);
     assert!(c.call("GenerateOTAUploadURL", &[]).success());
 }
+
+#[test]
+fn verification_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = common::start(dir.path(), |c| c.rate_limits = no_limits());
+    let c = Client::new(&h);
+    let url = c.upload(b"verify me")["FirmwareUrl"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a = c.create("fw-v", &url, &[("ProductKey", "pk1")]);
+    let id = a.body["Data"]["FirmwareId"].as_str().unwrap().to_string();
+    let status = |c: &Client| {
+        c.call("QueryOTAFirmware", &[("FirmwareId", &id)]).body["FirmwareInfo"]["Status"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(status(&c), 0);
+    let eleven: Vec<(String, String)> = (1..=11)
+        .map(|i| (format!("TargetDeviceName.{i}"), format!("dev{i}")))
+        .collect();
+    let mut p: Vec<(&str, &str)> = vec![("FirmwareId", &id), ("ProductKey", "pk1")];
+    p.extend(eleven.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let a = c.call("CreateOTAVerifyJob", &p);
+    assert_eq!(a.code(), "iot.ota.InvalidVerifyJobParams", "{a:?}");
+    let job = [
+        ("FirmwareId", id.as_str()),
+        ("ProductKey", "pk1"),
+        ("TargetDeviceName.1", "dev1"),
+        ("Tag.1.Key", "env"),
+        ("Tag.1.Value", "test"),
+    ];
+    let a = c.call(
+        "CreateOTAVerifyJob",
+        &[("ProductKey", "other"), job[0], job[2]],
+    );
+    assert_eq!(a.code(), "iot.ota.InvalidVerifyJobParams", "{a:?}");
+    let a = c.call("CreateOTAVerifyJob", &job);
+    assert!(a.success(), "{a:?}");
+    assert_eq!(status(&c), 2);
+    let a = c.call("CreateOTAVerifyJob", &job);
+    assert_eq!(a.code(), "iot.ota.VerifyJobNotAllowed", "{a:?}");
+    assert!(h.finish_verification(&id, true).unwrap());
+    assert_eq!(status(&c), 1);
+    // The admin endpoint does the same.
+    let r = ureq::post(&format!(
+        "{}/_sandbox/verify?FirmwareId={id}&Result=failure",
+        h.base_url()
+    ))
+    .call()
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(status(&c), 3);
+    assert!(!h.finish_verification("nope", true).unwrap());
+}
