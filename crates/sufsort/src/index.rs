@@ -4,13 +4,15 @@ use std::fmt::Debug;
 
 /// A suffix index type. The top bit is reserved as a mark during sorting, so an index type of
 /// `BITS` bits sorts texts of fewer than `2^(BITS-1)` bytes.
-pub(crate) trait Idx: Sym + Default {
+pub(crate) trait Idx: Sym + Default + crate::fast::AtomicView {
     /// Zero.
     const ZERO: Self;
     /// The mark bit (the top bit).
     const FLAG: Self;
     /// The largest text length this index type sorts.
     const MAX_LEN: u64;
+    /// All ones: "no entry" in the sorter's caches (never a valid index or symbol).
+    const NONE: Self;
 
     /// Converts from `usize`; the value must fit (checked in debug builds).
     fn from_usize(v: usize) -> Self;
@@ -32,6 +34,7 @@ macro_rules! impl_idx {
             const ZERO: Self = 0;
             const FLAG: Self = 1 << (<$t>::BITS - 1);
             const MAX_LEN: u64 = (1u64 << (<$t>::BITS - 1)) - 1;
+            const NONE: Self = <$t>::MAX;
 
             #[inline(always)]
             fn from_usize(v: usize) -> Self {

@@ -25,9 +25,14 @@
 
 #![deny(missing_docs)]
 
+mod fast;
 mod index;
+mod induce;
 mod sais;
 mod verify;
+
+#[cfg(test)]
+mod tests;
 
 use index::Idx;
 
@@ -252,6 +257,6 @@ pub fn verify_u64(text: &[u8], sa: &[u64]) -> Result<(), VerifyError> {
 fn sort<I: Idx>(text: &[u8]) -> Vec<I> {
     debug_assert!(text.len() as u64 <= I::MAX_LEN);
     let mut sa = vec![I::ZERO; text.len()];
-    sais::sais(text, &mut sa, 256);
+    sais::sais(text, &mut sa, 256, &sais::Ctx::ambient());
     sa
 }

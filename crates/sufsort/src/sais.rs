@@ -1,4 +1,5 @@
-//! Sequential SA-IS (induced sorting), generic over the index type and the symbol type.
+//! SA-IS (induced sorting), generic over the index type and the symbol type, with the
+//! linear-time phases split across the rayon pool where the input is large enough.
 //!
 //! Layout conventions, shared by every level of the recursion:
 //! - `sa[..n]` receives the suffix array; anything in `sa[n..]` is free scratch space.
@@ -8,11 +9,70 @@
 //!   from it: a plain entry `j` is induced from in the left-to-right pass (its predecessor
 //!   `j - 1` is L-type), a marked entry in the right-to-left pass (its predecessor is S-type).
 
+use rayon::prelude::*;
+
+use crate::fast::prefetch;
 use crate::index::{Idx, Sym};
+use crate::induce::{induce_l, induce_s};
+
+/// How the work is split.
+#[derive(Debug, Clone)]
+pub(crate) struct Ctx {
+    /// Threads in the pool.
+    pub threads: usize,
+    /// Entries per thread per block in the parallel induce passes.
+    pub block: usize,
+    /// Below this length every phase runs sequentially.
+    pub min_par: usize,
+}
+
+impl Ctx {
+    /// The production settings for the ambient rayon pool.
+    pub(crate) fn ambient() -> Self {
+        Ctx {
+            threads: rayon::current_num_threads(),
+            block: 1 << 15,
+            min_par: 1 << 16,
+        }
+    }
+
+    /// True if a phase over `n` items should run in parallel.
+    #[inline]
+    pub(crate) fn par(&self, n: usize) -> bool {
+        self.threads > 1 && n >= self.min_par
+    }
+
+    /// The chunk length for splitting `n` items across the threads (a few chunks per thread,
+    /// for balance).
+    fn chunk(&self, n: usize) -> usize {
+        n.div_ceil(self.threads * 4).max(1)
+    }
+}
+
+/// Phase timings on stderr, with the `trace` feature (a development aid).
+#[cfg(feature = "trace")]
+macro_rules! trace {
+    ($t:ident, $($a:tt)*) => {{
+        eprintln!("{:8.3} ms {}", $t.elapsed().as_secs_f64() * 1e3, format!($($a)*));
+        $t = std::time::Instant::now();
+    }};
+}
+#[cfg(not(feature = "trace"))]
+macro_rules! trace {
+    ($t:ident, $($a:tt)*) => {
+        let _ = &$t;
+    };
+}
+
+/// How far ahead random reads are prefetched.
+const PREFETCH: usize = 32;
+
+/// Alphabets up to this size get per-chunk histograms in the parallel phases.
+const SMALL_ALPHABET: usize = 1 << 12;
 
 /// Sorts the suffixes of `t` (symbols below `k`) into `sa[..t.len()]`, using `sa[t.len()..]`
 /// as scratch space.
-pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize) {
+pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     let n = t.len();
     debug_assert!(sa.len() >= n);
     debug_assert!(n as u64 <= I::MAX_LEN);
@@ -33,82 +93,38 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize) {
         heap.resize(2 * k, I::ZERO);
         heap.split_at_mut(k)
     };
-
-    count_symbols(t, counts);
+    let par = ctx.par(n) && k <= SMALL_ALPHABET;
+    #[cfg_attr(not(feature = "trace"), allow(unused_mut))]
+    let mut tm = std::time::Instant::now();
+    trace!(tm, "level n={n} k={k}");
 
     // Stage 1: sort the LMS substrings.
-    sa.fill(I::ZERO);
+    let m = if par {
+        count_and_place_lms_par(t, sa, counts, ptrs, ctx)
+    } else {
+        count_and_place_lms_seq(t, sa, counts, ptrs)
+    };
+    trace!(tm, "count+place m={m}");
+    bucket_starts(counts, ptrs);
+    induce_l::<C, I, true>(t, sa, ptrs, ctx);
+    trace!(tm, "stage1 L");
     bucket_ends(counts, ptrs);
-    let mut m = 0usize;
-    for_each_lms_rev(t, |p| {
-        let c = t[p].sym();
-        let e = ptrs[c].to_usize() - 1;
-        ptrs[c] = I::from_usize(e);
-        sa[e] = I::from_usize(p);
-        m += 1;
-    });
-    induce_l(t, sa, counts, ptrs);
-    induce_s::<C, I, true>(t, sa, counts, ptrs);
+    induce_s::<C, I, true>(t, sa, ptrs, ctx);
+    trace!(tm, "stage1 S");
 
-    // After the right-to-left pass `ptrs[c]` is the start of the S part of bucket `c`. The
-    // LMS suffixes are the plain non-zero entries of the S parts, in LMS-substring order.
-    let mut w = 0usize;
-    let mut start = 0usize;
-    for c in 0..k {
-        let end = start + counts[c].to_usize();
-        for i in ptrs[c].to_usize()..end {
-            let v = sa[i];
-            if v != I::ZERO && !v.is_flagged() {
-                sa[w] = v;
-                w += 1;
-            }
-        }
-        start = end;
-    }
+    // Only the LMS suffixes are left, in LMS-substring order: move them to the front.
+    let w = compact_nonzero(sa, ctx);
     debug_assert_eq!(w, m);
 
-    // Name the LMS substrings: store each one's length at `m + p / 2` (LMS positions are at
-    // least two apart), then replace lengths by names (1-based) in sorted order.
-    sa[m..].fill(I::ZERO);
-    let mut next = n;
-    for_each_lms_rev(t, |p| {
-        sa[m + p / 2] = I::from_usize(next - p + 1);
-        next = p;
-    });
-    let mut names = 0usize;
-    let mut prev = usize::MAX;
-    let mut prev_len = 0usize;
-    for i in 0..m {
-        let p = sa[i].to_usize();
-        let len = sa[m + p / 2].to_usize();
-        let same = prev != usize::MAX
-            && len == prev_len
-            && p + len <= n
-            && prev + len <= n
-            && t[p..p + len] == t[prev..prev + len];
-        if !same {
-            names += 1;
-            prev = p;
-            prev_len = len;
-        }
-        sa[m + p / 2] = I::from_usize(names);
-    }
-    // Gather the names, in text order, into the reduced text `sa[n - m..]`.
-    let mut w = n;
-    for i in (m..n).rev() {
-        let v = sa[i];
-        if v != I::ZERO {
-            w -= 1;
-            sa[w] = I::from_usize(v.to_usize() - 1);
-        }
-    }
-    debug_assert_eq!(w, n - m);
+    trace!(tm, "compact");
+    let names = name_lms_substrings(t, sa, m, ctx);
+    trace!(tm, "naming names={names}");
 
     // Sort the reduced text: recursively if names repeat, directly otherwise.
     {
         let (work, reduced) = sa.split_at_mut(n - m);
         if names < m {
-            sais::<I, I>(reduced, work, names);
+            sais::<I, I>(reduced, work, names, ctx);
         } else {
             for (i, &name) in reduced.iter().enumerate() {
                 work[name.to_usize()] = I::from_usize(i);
@@ -116,20 +132,32 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize) {
         }
     }
 
+    trace!(tm, "reduced done (n={n})");
     // Map reduced suffix numbers back to text positions.
     let mut w = n;
     for_each_lms_rev(t, |p| {
         w -= 1;
         sa[w] = I::from_usize(p);
     });
-    for i in 0..m {
-        sa[i] = sa[n - m + sa[i].to_usize()];
+    {
+        let (head, tail) = sa.split_at_mut(n - m);
+        let head = &mut head[..m];
+        if ctx.par(m) {
+            head.par_chunks_mut(ctx.chunk(m))
+                .for_each(|part| map_back(part, tail));
+        } else {
+            map_back(head, tail);
+        }
     }
 
+    trace!(tm, "map back");
     // Stage 2: put the sorted LMS suffixes at the ends of their buckets, then induce.
-    sa[m..].fill(I::ZERO);
+    fill_zero(&mut sa[m..], ctx);
     bucket_ends(counts, ptrs);
     for i in (0..m).rev() {
+        if i >= PREFETCH {
+            prefetch(t, sa[i - PREFETCH].to_usize());
+        }
         let p = sa[i];
         sa[i] = I::ZERO;
         let c = t[p.to_usize()].sym();
@@ -137,16 +165,32 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize) {
         ptrs[c] = I::from_usize(e);
         sa[e] = p;
     }
-    induce_l(t, sa, counts, ptrs);
-    induce_s::<C, I, false>(t, sa, counts, ptrs);
+    trace!(tm, "place");
+    bucket_starts(counts, ptrs);
+    induce_l::<C, I, false>(t, sa, ptrs, ctx);
+    trace!(tm, "final L");
+    bucket_ends(counts, ptrs);
+    induce_s::<C, I, false>(t, sa, ptrs, ctx);
+    trace!(tm, "final S (n={n})");
+    let _ = tm;
 }
 
-/// Counts the occurrences of each symbol.
-fn count_symbols<C: Sym, I: Idx>(t: &[C], counts: &mut [I]) {
-    counts.fill(I::ZERO);
-    for &c in t {
-        let c = c.sym();
-        counts[c] = I::from_usize(counts[c].to_usize() + 1);
+/// `v = tail[v]` for each `v` in `part`.
+fn map_back<I: Idx>(part: &mut [I], tail: &[I]) {
+    for i in 0..part.len() {
+        if let Some(&a) = part.get(i + PREFETCH) {
+            prefetch(tail, a.to_usize());
+        }
+        part[i] = tail[part[i].to_usize()];
+    }
+}
+
+fn fill_zero<I: Idx>(s: &mut [I], ctx: &Ctx) {
+    if ctx.par(s.len()) {
+        s.par_chunks_mut(ctx.chunk(s.len()))
+            .for_each(|p| p.fill(I::ZERO));
+    } else {
+        s.fill(I::ZERO);
     }
 }
 
@@ -185,64 +229,306 @@ fn for_each_lms_rev<C: Sym>(t: &[C], mut f: impl FnMut(usize)) {
     }
 }
 
-/// Left-to-right pass: induces the L-type suffixes from the entries in `sa`.
-fn induce_l<C: Sym, I: Idx>(t: &[C], sa: &mut [I], counts: &[I], ptrs: &mut [I]) {
-    let n = t.len();
-    bucket_starts(counts, ptrs);
-    // Suffix n-1 comes right after the virtual sentinel.
-    let j = n - 1;
-    let c = t[j].sym();
-    let v = if j > 0 && t[j - 1] < t[j] {
-        I::from_usize(j).flagged()
-    } else {
-        I::from_usize(j)
-    };
-    sa[ptrs[c].to_usize()] = v;
-    ptrs[c] = I::from_usize(ptrs[c].to_usize() + 1);
-    for i in 0..n {
-        let v = sa[i];
-        if v != I::ZERO && !v.is_flagged() {
-            let j = v.to_usize() - 1;
-            let c = t[j].sym();
-            let v = if j > 0 && t[j - 1] < t[j] {
-                I::from_usize(j).flagged()
-            } else {
-                I::from_usize(j)
-            };
-            let p = ptrs[c].to_usize();
-            sa[p] = v;
-            ptrs[c] = I::from_usize(p + 1);
+/// Counts the symbols into `counts`, clears `sa` and puts every LMS suffix at the end of its
+/// bucket (right to left in text order). Returns the number of LMS suffixes.
+fn count_and_place_lms_seq<C: Sym, I: Idx>(
+    t: &[C],
+    sa: &mut [I],
+    counts: &mut [I],
+    ptrs: &mut [I],
+) -> usize {
+    counts.fill(I::ZERO);
+    let big = counts.len() > 1 << 14;
+    for i in 0..t.len() {
+        if big {
+            if let Some(c) = t.get(i + PREFETCH) {
+                prefetch(counts, c.sym());
+            }
         }
+        let c = t[i].sym();
+        counts[c] = I::from_usize(counts[c].to_usize() + 1);
+    }
+    sa.fill(I::ZERO);
+    bucket_ends(counts, ptrs);
+    let mut m = 0usize;
+    for_each_lms_rev(t, |p| {
+        if big && p >= PREFETCH {
+            prefetch(ptrs, t[p - PREFETCH].sym());
+        }
+        let c = t[p].sym();
+        let e = ptrs[c].to_usize() - 1;
+        ptrs[c] = I::from_usize(e);
+        sa[e] = I::from_usize(p);
+        m += 1;
+    });
+    m
+}
+
+/// Whether suffix `i` is S-type, given whether suffix `i + 1` is (`None` for `i = n - 1`).
+#[inline(always)]
+fn s_type<C: Sym>(t: &[C], i: usize, s_next: Option<bool>) -> bool {
+    match s_next {
+        None => false,
+        Some(s) => t[i] < t[i + 1] || (t[i] == t[i + 1] && s),
     }
 }
 
-/// Right-to-left pass: induces the S-type suffixes. With `KEEP_MARKS` the marks stay (stage 1
-/// uses them to tell LMS suffixes apart); otherwise every entry ends up plain.
-fn induce_s<C: Sym, I: Idx, const KEEP_MARKS: bool>(
+/// Calls `f` with the LMS positions in `a..b`, right to left, given the type of suffix `b`
+/// (`None` if `b == n`).
+fn for_each_lms_in<C: Sym>(
+    t: &[C],
+    a: usize,
+    b: usize,
+    s_b: Option<bool>,
+    mut f: impl FnMut(usize),
+) {
+    let mut s_next = s_b;
+    let mut prev: Option<bool> = None; // type of suffix i + 1, once inside the range
+    for i in (a..b).rev() {
+        let s = s_type(t, i, s_next);
+        if prev == Some(true) && !s {
+            f(i + 1);
+        }
+        prev = Some(s);
+        s_next = Some(s);
+    }
+    // Position a itself: LMS if S-type with an L-type predecessor.
+    if a > 0 && a < b && prev == Some(true) && !s_type(t, a - 1, Some(true)) {
+        f(a);
+    }
+}
+
+/// The parallel version of [`count_and_place_lms_seq`] for small alphabets: the same result.
+fn count_and_place_lms_par<C: Sym, I: Idx>(
     t: &[C],
     sa: &mut [I],
-    counts: &[I],
+    counts: &mut [I],
     ptrs: &mut [I],
-) {
+    ctx: &Ctx,
+) -> usize {
     let n = t.len();
-    bucket_ends(counts, ptrs);
-    for i in (0..n).rev() {
-        let v = sa[i];
-        if v.is_flagged() {
-            let v = v.unflagged();
-            if !KEEP_MARKS {
-                sa[i] = v;
+    let k = counts.len();
+    let chunk = ctx.chunk(n);
+    let bounds: Vec<(usize, usize)> = (0..n)
+        .step_by(chunk)
+        .map(|a| (a, (a + chunk).min(n)))
+        .collect();
+    // The type of each chunk's first suffix, if the chunk decides it (it does unless the chunk
+    // and the first symbol after it are all one symbol).
+    let local: Vec<Option<bool>> = bounds
+        .par_iter()
+        .map(|&(a, b)| {
+            let end = if b == n { n - 1 } else { b };
+            (a..end)
+                .find(|&q| t[q] != t[q + 1])
+                .map(|q| t[q] < t[q + 1])
+        })
+        .collect();
+    // s_end[i] = type of suffix bounds[i].1 (None at n).
+    let mut s_end = vec![None; bounds.len()];
+    let mut next: Option<bool> = None;
+    for i in (0..bounds.len()).rev() {
+        s_end[i] = next;
+        next = Some(match local[i] {
+            Some(s) => s,
+            None => next.unwrap_or(false),
+        });
+    }
+    // Per chunk: symbol counts and LMS counts per bucket.
+    let hist: Vec<(Vec<usize>, Vec<usize>)> = bounds
+        .par_iter()
+        .zip(&s_end)
+        .map(|(&(a, b), &s_b)| {
+            let mut sym = vec![0usize; k];
+            for &c in &t[a..b] {
+                sym[c.sym()] += 1;
             }
-            let j = v.to_usize() - 1;
-            let c = t[j].sym();
-            let v = if j > 0 && t[j - 1] <= t[j] {
-                I::from_usize(j).flagged()
-            } else {
-                I::from_usize(j)
-            };
-            let p = ptrs[c].to_usize() - 1;
-            sa[p] = v;
-            ptrs[c] = I::from_usize(p);
+            let mut lms = vec![0usize; k];
+            for_each_lms_in(t, a, b, s_b, |p| lms[t[p].sym()] += 1);
+            (sym, lms)
+        })
+        .collect();
+    for (c, count) in counts.iter_mut().enumerate() {
+        *count = I::from_usize(hist.iter().map(|h| h.0[c]).sum());
+    }
+    bucket_ends(counts, ptrs);
+    // Chunk i writes its LMS suffixes of bucket c just below those of the chunks after it.
+    let mut offsets = vec![vec![0usize; k]; bounds.len()];
+    for c in 0..k {
+        let mut end = ptrs[c].to_usize();
+        for i in (0..bounds.len()).rev() {
+            offsets[i][c] = end;
+            end -= hist[i].1[c];
         }
     }
+    let m: usize = hist.iter().map(|h| h.1.iter().sum::<usize>()).sum();
+    fill_zero(sa, ctx);
+    let view = I::atomic_view(sa);
+    bounds
+        .par_iter()
+        .zip(&s_end)
+        .zip(offsets)
+        .for_each(|((&(a, b), &s_b), mut off)| {
+            for_each_lms_in(t, a, b, s_b, |p| {
+                let c = t[p].sym();
+                off[c] -= 1;
+                I::store(&view[off[c]], I::from_usize(p));
+            });
+        });
+    m
+}
+
+/// Moves the non-zero entries of `sa` to its front, in order, and zeroes the rest. Returns
+/// their number.
+fn compact_nonzero<I: Idx>(sa: &mut [I], ctx: &Ctx) -> usize {
+    let n = sa.len();
+    if !ctx.par(n) {
+        let mut w = 0;
+        for i in 0..n {
+            let v = sa[i];
+            if v != I::ZERO {
+                sa[i] = I::ZERO;
+                sa[w] = v;
+                w += 1;
+            }
+        }
+        return w;
+    }
+    let chunk = ctx.chunk(n);
+    // Compact each chunk in place, then slide the chunks down one after another.
+    let lens: Vec<usize> = sa
+        .par_chunks_mut(chunk)
+        .map(|part| {
+            let mut w = 0;
+            for i in 0..part.len() {
+                let v = part[i];
+                if v != I::ZERO {
+                    part[i] = I::ZERO;
+                    part[w] = v;
+                    w += 1;
+                }
+            }
+            w
+        })
+        .collect();
+    let mut w = 0;
+    for (i, &len) in lens.iter().enumerate() {
+        let a = i * chunk;
+        if a != w {
+            sa.copy_within(a..a + len, w);
+            sa[(a).max(w + len)..a + len].fill(I::ZERO);
+        }
+        w += len;
+    }
+    w
+}
+
+/// Names the sorted LMS substrings in `sa[..m]` and leaves the reduced text (the names in text
+/// order) in `sa[n - m..]`. Returns the number of distinct names.
+fn name_lms_substrings<C: Sym, I: Idx>(t: &[C], sa: &mut [I], m: usize, ctx: &Ctx) -> usize {
+    let n = t.len();
+    if m == 0 {
+        return 0;
+    }
+    // Store each LMS substring's length at `m + p / 2` (LMS positions are at least two apart;
+    // the last one runs to the virtual sentinel, one past the end).
+    let (lms, rest) = sa.split_at_mut(m);
+    fill_zero(rest, ctx);
+    let mut next = n;
+    for_each_lms_rev(t, |p| {
+        rest[p / 2] = I::from_usize(next - p + 1);
+        next = p;
+    });
+    // Mark each sorted LMS substring that differs from the one before it.
+    let differs = |q: usize, p: usize, rest: &[I]| {
+        let len = rest[p / 2].to_usize();
+        len != rest[q / 2].to_usize()
+            || p + len > n
+            || q + len > n
+            || t[p..p + len]
+                .iter()
+                .zip(&t[q..q + len])
+                .any(|(a, b)| a != b)
+    };
+    // Marks the entries of `part` whose substring differs from the previous one (`q` before
+    // the first).
+    let mark = |part: &mut [I], mut q: Option<usize>, rest: &[I]| {
+        for i in 0..part.len() {
+            if let Some(&a) = part.get(i + PREFETCH) {
+                prefetch(rest, a.to_usize() / 2);
+                prefetch(t, a.to_usize());
+            }
+            let p = part[i].to_usize();
+            if q.is_none_or(|q| differs(q, p, rest)) {
+                part[i] = part[i].flagged();
+            }
+            q = Some(p);
+        }
+    };
+    let names;
+    if ctx.par(m) {
+        let chunk = ctx.chunk(m);
+        let firsts: Vec<Option<usize>> = (0..m)
+            .step_by(chunk)
+            .map(|a| a.checked_sub(1).map(|i| lms[i].to_usize()))
+            .collect();
+        let rest_ro: &[I] = rest;
+        lms.par_chunks_mut(chunk)
+            .zip(firsts)
+            .for_each(|(part, before)| mark(part, before, rest_ro));
+        // Number the marked ones: per-chunk counts, then names in parallel.
+        let ones: Vec<usize> = lms
+            .par_chunks(chunk)
+            .map(|part| part.iter().filter(|v| v.is_flagged()).count())
+            .collect();
+        let mut base = Vec::with_capacity(ones.len());
+        let mut sum = 0;
+        for &o in &ones {
+            base.push(sum);
+            sum += o;
+        }
+        names = sum;
+        let view = I::atomic_view(rest);
+        lms.par_chunks_mut(chunk)
+            .zip(base)
+            .for_each(|(part, mut name)| {
+                for i in 0..part.len() {
+                    if let Some(&a) = part.get(i + PREFETCH) {
+                        prefetch(view, a.unflagged().to_usize() / 2);
+                    }
+                    let v = &mut part[i];
+                    if v.is_flagged() {
+                        name += 1;
+                        *v = v.unflagged();
+                    }
+                    I::store(&view[v.to_usize() / 2], I::from_usize(name));
+                }
+            });
+    } else {
+        mark(lms, None, rest);
+        let mut name = 0;
+        for i in 0..m {
+            if let Some(&a) = lms.get(i + PREFETCH) {
+                prefetch(rest, a.unflagged().to_usize() / 2);
+            }
+            let v = &mut lms[i];
+            if v.is_flagged() {
+                name += 1;
+                *v = v.unflagged();
+            }
+            rest[v.to_usize() / 2] = I::from_usize(name);
+        }
+        names = name;
+    }
+    // Gather the names (1-based, non-zero) in text order into the reduced text at the end.
+    let mut w = n;
+    for i in (m..n).rev() {
+        let v = sa[i];
+        if v != I::ZERO {
+            w -= 1;
+            sa[w] = I::from_usize(v.to_usize() - 1);
+        }
+    }
+    debug_assert_eq!(w, n - m);
+    names
 }

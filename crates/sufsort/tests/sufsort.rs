@@ -238,3 +238,45 @@ proptest! {
         prop_assert!(is_out_of_order);
     }
 }
+
+/// The production settings (blocks of 32 Ki entries per thread, parallel phases from 64 Ki
+/// entries) under pools of 1, 2, 3 and 8 threads: the same array every time.
+#[test]
+fn thread_counts_agree() {
+    let mut x = 0x2545_F491_4F6C_DD1Du64;
+    let mut text: Vec<u8> = (0..400_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            // Skewed, code-like byte distribution.
+            [(x >> 24) as u8, 0, 0xFF, (x >> 40) as u8 & 7][(x & 3) as usize]
+        })
+        .collect();
+    text[100_000..180_000].fill(0xFF);
+    text[250_000..260_000].fill(0);
+    let periodic: Vec<u8> = (0..150_000)
+        .map(|i| [0xE5u8, 0x9F, 0x10, 0x00][i % 4])
+        .collect();
+    text.extend_from_slice(&periodic);
+    let mut first: Option<Vec<u32>> = None;
+    for threads in [1, 2, 3, 8] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .build()
+            .unwrap();
+        let sa = pool.install(|| suffix_array(&text).unwrap());
+        match &first {
+            None => {
+                verify(&text, &sa).unwrap();
+                first = Some(sa);
+            }
+            Some(f) => assert_eq!(&sa, f, "{threads} threads"),
+        }
+        let sa64 = pool.install(|| suffix_array_u64(&text));
+        assert!(sa64
+            .iter()
+            .map(|&v| v as u32)
+            .eq(first.as_ref().unwrap().iter().copied()));
+    }
+}

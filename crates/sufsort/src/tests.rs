@@ -1,0 +1,81 @@
+//! Unit tests of the parallel machinery with tiny blocks, so that every block and chunk
+//! boundary is crossed many times on small inputs.
+
+use proptest::prelude::*;
+
+use crate::sais::{sais, Ctx};
+
+fn naive(text: &[u8]) -> Vec<u32> {
+    let mut sa: Vec<u32> = (0..text.len() as u32).collect();
+    sa.sort_by(|&a, &b| text[a as usize..].cmp(&text[b as usize..]));
+    sa
+}
+
+fn with_ctx(text: &[u8], threads: usize, block: usize) -> (Vec<u32>, Vec<u64>) {
+    let ctx = Ctx {
+        threads,
+        block,
+        min_par: 2,
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .unwrap();
+    pool.install(|| {
+        let mut sa = vec![0u32; text.len()];
+        sais(text, &mut sa, 256, &ctx);
+        let mut sa64 = vec![0u64; text.len()];
+        sais(text, &mut sa64, 256, &ctx);
+        (sa, sa64)
+    })
+}
+
+fn check_all(text: &[u8]) {
+    let expect = naive(text);
+    for (threads, block) in [(1, 1), (2, 1), (2, 3), (3, 2), (8, 5), (2, 64)] {
+        let (sa, sa64) = with_ctx(text, threads, block);
+        assert_eq!(sa, expect, "threads {threads} block {block} text {text:?}");
+        assert!(sa64.iter().map(|&x| x as u32).eq(expect.iter().copied()));
+    }
+}
+
+fn runny() -> impl Strategy<Value = Vec<u8>> {
+    prop::collection::vec((0u8..4, 1usize..12), 0..30).prop_map(|runs| {
+        runs.into_iter()
+            .flat_map(|(b, n)| std::iter::repeat_n(b, n))
+            .collect()
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(150))]
+
+    #[test]
+    fn parallel_random(text in prop::collection::vec(any::<u8>(), 0..200)) {
+        check_all(&text);
+    }
+
+    #[test]
+    fn parallel_small_alphabet(text in prop::collection::vec(0u8..3, 0..200)) {
+        check_all(&text);
+    }
+
+    #[test]
+    fn parallel_runs(text in runny()) {
+        check_all(&text);
+    }
+}
+
+#[test]
+fn parallel_lengths_around_block_boundaries() {
+    // Lengths 0..=70 with blocks of 4 entries per thread: every length is a block multiple
+    // or one off it for some thread count.
+    for len in 0..=70 {
+        let text: Vec<u8> = (0..len).map(|i| ((i * 7 + i / 5) % 3) as u8).collect();
+        check_all(&text);
+        let zeros = vec![0u8; len];
+        check_all(&zeros);
+        let periodic: Vec<u8> = (0..len).map(|i| [1u8, 0, 1, 1][i % 4]).collect();
+        check_all(&periodic);
+    }
+}
