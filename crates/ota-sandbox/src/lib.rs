@@ -117,7 +117,7 @@ pub struct Stats {
     pub requests: u64,
     /// RPC API requests.
     pub rpc_requests: u64,
-    /// RPC requests per Action named (empty name: none given).
+    /// RPC requests per emulated Action (`(other)`: any other or no Action).
     pub actions: BTreeMap<String, u64>,
     /// Successful PostObject uploads.
     pub uploads: u64,

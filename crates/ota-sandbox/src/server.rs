@@ -560,7 +560,11 @@ fn shared_count_request(shared: &Shared, req: Option<&ParsedRequest>) {
     if let Some(req) = req {
         if matches!(req.kind, RequestKind::Rpc) {
             stats.rpc_requests += 1;
-            let action = auth::requested_action(req).unwrap_or_default();
+            // Only the emulated actions get their own counter, so that junk action
+            // names cannot grow the map without bound.
+            let action = auth::requested_action(req)
+                .filter(|a| api::SUPPORTED_ACTIONS.contains(&a.as_str()))
+                .unwrap_or_else(|| "(other)".to_string());
             *stats.actions.entry(action).or_insert(0) += 1;
         }
     }
