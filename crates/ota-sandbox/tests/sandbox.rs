@@ -71,13 +71,19 @@ fn persistence_across_restart() {
     assert_eq!(l.body["Total"], 2);
 }
 
-#[test]
-fn throttling_at_10_qps() {
-    let dir = tempfile::tempdir().unwrap();
-    let h = common::start(dir.path(), |_| {});
-    let c = Client::new(&h);
+/// One burst against a fresh account: 15 ListOTAFirmware, 1 GenerateOTAUploadURL and
+/// 22 QueryOTAFirmware. `None` if the burst took too long to say anything about a
+/// one-second window (a loaded machine); the caller then tries another account.
+fn burst(
+    c: &Client,
+) -> Option<(
+    Vec<common::Answer>,
+    common::Answer,
+    Vec<common::Answer>,
+    Instant,
+)> {
     let start = Instant::now();
-    let answers: Vec<_> = (0..15)
+    let list: Vec<_> = (0..15)
         .map(|_| {
             c.call(
                 "ListOTAFirmware",
@@ -85,14 +91,29 @@ fn throttling_at_10_qps() {
             )
         })
         .collect();
-    let elapsed = start.elapsed();
-    assert!(
-        elapsed < Duration::from_millis(900),
-        "too slow to test: {elapsed:?}"
-    );
-    let ok = answers.iter().filter(|a| a.success()).count();
-    assert_eq!(ok, 10, "{answers:?}");
-    for a in answers.iter().filter(|a| !a.success()) {
+    let generate = c.call("GenerateOTAUploadURL", &[]);
+    let query: Vec<_> = (0..22)
+        .map(|_| c.call("QueryOTAFirmware", &[("FirmwareId", "nope")]))
+        .collect();
+    (start.elapsed() < Duration::from_millis(800)).then_some((list, generate, query, start))
+}
+
+#[test]
+fn throttling_at_10_qps() {
+    let dir = tempfile::tempdir().unwrap();
+    let keys: Vec<_> = (0..3)
+        .map(|i| fwdelta_ota_sandbox::AccessKey::new(&format!("acct{i}"), "s"))
+        .collect();
+    let h = common::start(dir.path(), |c| c.access_keys = keys.clone());
+    let (c, (list, generate, query, start)) = keys
+        .iter()
+        .find_map(|k| {
+            let c = Client::with_key(&h, &k.id, &k.secret);
+            burst(&c).map(|b| (c, b))
+        })
+        .expect("three bursts of 38 requests each took longer than 800 ms");
+    assert_eq!(list.iter().filter(|a| a.success()).count(), 10, "{list:?}");
+    for a in list.iter().filter(|a| !a.success()) {
         assert_eq!(a.status, 400);
         assert_eq!(a.code(), "Throttling.User");
         assert_eq!(
@@ -101,27 +122,24 @@ fn throttling_at_10_qps() {
         );
     }
     // Another API has its own budget; QueryOTAFirmware allows 20.
-    let g = c.call("GenerateOTAUploadURL", &[]);
-    assert!(g.success(), "{g:?}");
-    let q: Vec<_> = (0..22)
-        .map(|_| c.call("QueryOTAFirmware", &[("FirmwareId", "nope")]))
-        .collect();
-    let business = q
+    assert!(generate.success(), "{generate:?}");
+    let business = query
         .iter()
         .filter(|a| a.code() == "iot.ota.FirmwareNotFound")
         .count();
-    let throttled = q.iter().filter(|a| a.code() == "Throttling.User").count();
+    let throttled = query
+        .iter()
+        .filter(|a| a.code() == "Throttling.User")
+        .count();
     assert_eq!((business, throttled), (20, 2));
     // A second later the window has moved on.
-    std::thread::sleep(
-        Duration::from_millis(1000).saturating_sub(start.elapsed()) + Duration::from_millis(50),
-    );
+    std::thread::sleep(Duration::from_millis(1050).saturating_sub(start.elapsed()));
     let a = c.call(
         "ListOTAFirmware",
         &[("CurrentPage", "1"), ("PageSize", "5")],
     );
     assert!(a.success(), "{a:?}");
-    assert_eq!(h.stats().throttled, 7);
+    assert!(h.stats().throttled >= 7);
 }
 
 #[test]
