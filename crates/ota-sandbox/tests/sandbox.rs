@@ -779,3 +779,52 @@ fn verification_flow() {
     assert_eq!(status(&c), 3);
     assert!(!h.finish_verification("nope", true).unwrap());
 }
+
+#[test]
+fn get_requests_are_signed_with_get() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = common::start(dir.path(), |_| {});
+    let mut params: Vec<(String, String)> = [
+        ("Action", "GenerateOTAUploadURL"),
+        ("Version", "2018-01-20"),
+        ("Format", "json"),
+        ("AccessKeyId", "testid"),
+        ("SignatureMethod", "HMAC-SHA1"),
+        ("SignatureVersion", "1.0"),
+        ("SignatureNonce", "get-nonce-1"),
+        ("Timestamp", &common::utc_now()),
+        ("FileSuffix", "zip"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let sts = fwdelta_acs_sign::v2_string_to_sign("GET", &params);
+    params.push((
+        "Signature".into(),
+        fwdelta_acs_sign::v2_signature("testsecret", &sts),
+    ));
+    let query = params
+        .iter()
+        .map(|(k, v)| {
+            format!(
+                "{}={}",
+                fwdelta_acs_sign::percent_encode(k),
+                fwdelta_acs_sign::percent_encode(v)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("&");
+    let r = ureq::get(&format!("{}/?{query}", h.base_url()))
+        .call()
+        .unwrap();
+    assert_eq!(
+        r.header("Content-Type"),
+        Some("application/json;charset=utf-8")
+    );
+    let v: Value = serde_json::from_reader(r.into_reader()).unwrap();
+    assert_eq!(v["Success"], true);
+    assert!(v["Data"]["Key"].as_str().unwrap().ends_with(".zip"));
+    // Any other method is refused by the gateway.
+    let r = ureq::request("PUT", &format!("{}/?{query}", h.base_url())).call();
+    assert!(matches!(r, Err(ureq::Error::Status(403, _))));
+}
