@@ -20,7 +20,7 @@ fi
 
 # 2. The official Alibaba Cloud Python SDK, the client that proves the OTA sandbox speaks the
 #    real protocol. Pinned to the versions the reference was checked with.
-if [ ! -x "$root/.venv/bin/python" ] || ! "$root/.venv/bin/python" -c 'import aliyunsdkcore, aliyunsdkiot' 2>/dev/null; then
+if [ ! -x "$root/.venv/bin/python" ] || ! "$root/.venv/bin/python" -c 'import aliyunsdkcore, aliyunsdkiot, alibabacloud_iot20180120' 2>/dev/null; then
   echo "== creating .venv with the Alibaba Cloud SDK"
   python3 -m venv "$root/.venv"
   "$root/.venv/bin/pip" install -q --disable-pip-version-check -r "$root/scripts/sdk-requirements.txt"
