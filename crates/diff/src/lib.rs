@@ -41,7 +41,7 @@ pub use options::{DiffOptions, MIN_BLOCK_SIZE};
 
 use fwdelta_sufsort::{SortOptions, SuffixArray};
 use matcher::{match_block, Op, Params};
-use search::Buckets;
+use search::{Buckets, Seeds};
 
 /// Receives progress reports, for a progress bar. Called from worker threads.
 pub trait Progress: Sync {
@@ -67,6 +67,7 @@ pub struct SourceIndex<'a> {
     src: &'a [u8],
     sa: SuffixArray,
     buckets: Buckets,
+    seeds: Seeds,
 }
 
 impl<'a> SourceIndex<'a> {
@@ -106,8 +107,14 @@ impl<'a> SourceIndex<'a> {
         progress.stage("suffix-sort", src.len() as u64);
         let sa = fwdelta_sufsort::build(src, sort);
         let buckets = Buckets::new(src);
+        let seeds = Seeds::new(src);
         progress.advance(src.len() as u64);
-        Ok(SourceIndex { src, sa, buckets })
+        Ok(SourceIndex {
+            src,
+            sa,
+            buckets,
+            seeds,
+        })
     }
 
     /// The source image.
@@ -153,10 +160,10 @@ impl<'a> SourceIndex<'a> {
                 let new = &dst[start..end];
                 let ops = match &self.sa {
                     SuffixArray::U32(sa) => {
-                        match_block(self.src, sa, &self.buckets, new, start, params)
+                        match_block(self.src, sa, &self.buckets, &self.seeds, new, start, params)
                     }
                     SuffixArray::U64(sa) => {
-                        match_block(self.src, sa, &self.buckets, new, start, params)
+                        match_block(self.src, sa, &self.buckets, &self.seeds, new, start, params)
                     }
                 };
                 progress.advance((end - start) as u64);

@@ -1,6 +1,6 @@
 //! The approximate matcher: one destination block at a time.
 
-use crate::search::{longest_match, Buckets, SaEntry};
+use crate::search::{longest_match, Buckets, SaEntry, Seeds, SEED_LEN};
 
 /// Longest prefix of the destination compared by one suffix-array search. Longer exact matches
 /// are found again by the next search, so the cap bounds the cost of a search on long runs
@@ -41,6 +41,7 @@ pub(crate) fn match_block<I: SaEntry>(
     src: &[u8],
     sa: &[I],
     buckets: &Buckets,
+    seeds: &Seeds,
     new: &[u8],
     start_pos: usize,
     params: Params,
@@ -67,8 +68,13 @@ pub(crate) fn match_block<I: SaEntry>(
         while scan < n {
             let pat = &new[scan..n.min(scan + SEARCH_CAP)];
             let near = (scan as isize + lastoffset).max(0) as usize;
-            let hit = longest_match(src, sa, buckets, pat, near);
-            (pos, len) = (hit.pos, hit.len);
+            if pat.len() >= SEED_LEN && !seeds.may_contain(pat) {
+                // No match long enough to matter here: creep on without searching.
+                len = 0;
+            } else {
+                let hit = longest_match(src, sa, buckets, pat, near);
+                (pos, len) = (hit.pos, hit.len);
+            }
             while scsc < scan + len {
                 oldscore += isize::from(agrees(scsc, lastoffset));
                 scsc += 1;

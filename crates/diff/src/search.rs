@@ -74,6 +74,62 @@ impl Buckets {
     }
 }
 
+/// Length of the substrings recorded by [`Seeds`].
+pub(crate) const SEED_LEN: usize = 6;
+
+/// A Bloom-style bit set of the source's [`SEED_LEN`]-byte substrings.
+///
+/// A destination position whose next bytes are not in the set has no match of `SEED_LEN`
+/// bytes or more, which the matcher could use; the search, a chain of cache misses, is then
+/// skipped. About 4 bits per source byte; false positives only cost a search.
+#[derive(Debug)]
+pub(crate) struct Seeds {
+    bits: Vec<u64>,
+    shift: u32,
+}
+
+impl Seeds {
+    pub(crate) fn new(text: &[u8]) -> Self {
+        use rayon::prelude::*;
+        use std::sync::atomic::{AtomicU64, Ordering};
+        // A power of two of at least 4 bits per byte, between 2^16 and 2^34 bits.
+        let log = (text.len().max(1) * 4)
+            .next_power_of_two()
+            .trailing_zeros()
+            .clamp(16, 34);
+        let words: Vec<AtomicU64> = (0..1usize << (log - 6))
+            .map(|_| AtomicU64::new(0))
+            .collect();
+        let shift = 64 - log;
+        let count = text.len().saturating_sub(SEED_LEN - 1);
+        (0..count)
+            .into_par_iter()
+            .with_min_len(1 << 16)
+            .for_each(|i| {
+                let h = Self::hash(&text[i..i + SEED_LEN], shift);
+                words[h >> 6].fetch_or(1 << (h & 63), Ordering::Relaxed);
+            });
+        Seeds {
+            bits: words.into_iter().map(AtomicU64::into_inner).collect(),
+            shift,
+        }
+    }
+
+    #[inline]
+    fn hash(seed: &[u8], shift: u32) -> usize {
+        let mut b = [0u8; 8];
+        b[..SEED_LEN].copy_from_slice(&seed[..SEED_LEN]);
+        (u64::from_le_bytes(b).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
+    }
+
+    /// False when `seed` (at least [`SEED_LEN`] bytes) certainly does not occur in the text.
+    #[inline]
+    pub(crate) fn may_contain(&self, seed: &[u8]) -> bool {
+        let h = Self::hash(seed, self.shift);
+        self.bits[h >> 6] >> (h & 63) & 1 == 1
+    }
+}
+
 /// A match found by [`longest_match`].
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Hit {
@@ -229,6 +285,25 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn seeds_have_no_false_negatives() {
+        let mut x = 1u32;
+        let text: Vec<u8> = (0..100_000)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                (x >> 16) as u8
+            })
+            .collect();
+        let seeds = Seeds::new(&text);
+        for w in text.windows(SEED_LEN) {
+            assert!(seeds.may_contain(w));
+        }
+        let absent = (0..10_000)
+            .filter(|&i| !seeds.may_contain(&(i as u64 * 0x0123_4567_89AB).to_le_bytes()))
+            .count();
+        assert!(absent > 5000, "{absent}");
     }
 
     proptest! {
