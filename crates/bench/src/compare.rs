@@ -200,6 +200,57 @@ impl Report {
     }
 }
 
+/// Merges the results of two runs on the same machine (e.g. the anchors, and fwdelta
+/// measured later): pairs and tools are united (tools in [`Tool::ALL`] order), and a cell of
+/// `other` replaces the same cell of `base` unless it is [`Status::Missing`].
+pub fn merge(base: Report, other: Report) -> Report {
+    let mut out = base;
+    for p in other.pairs {
+        if !out.pairs.iter().any(|q| q.name == p.name) {
+            out.pairs.push(p);
+        }
+    }
+    for t in other.tools {
+        match out.tools.iter_mut().find(|u| u.name == t.name) {
+            Some(u) if !u.available => *u = t,
+            Some(_) => {}
+            None => out.tools.push(t),
+        }
+    }
+    let rank = |name: &str| {
+        Tool::from_name(name)
+            .and_then(|t| Tool::ALL.iter().position(|x| *x == t))
+            .unwrap_or(usize::MAX)
+    };
+    out.tools.sort_by_key(|t| rank(&t.name));
+    for c in other.cells {
+        match out
+            .cells
+            .iter_mut()
+            .find(|d| d.pair == c.pair && d.tool == c.tool)
+        {
+            Some(d) if c.status != Status::Missing => *d = c,
+            Some(_) => {}
+            None => out.cells.push(c),
+        }
+    }
+    out.finished_unix = match (out.finished_unix, other.finished_unix) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        _ => None,
+    };
+    if other.machine.load_after.is_some() {
+        out.machine.load_after = other.machine.load_after;
+    }
+    out.note = match (out.note, other.note) {
+        (Some(a), Some(b)) if a != b => Some(format!("{a} {b}")),
+        (a, b) => a.or(b),
+    };
+    if out.command_line != other.command_line {
+        out.command_line = format!("{}` and `{}", out.command_line, other.command_line);
+    }
+    out
+}
+
 /// Options of [`compare`].
 #[derive(Debug, Clone)]
 pub struct CompareOptions {
@@ -224,6 +275,8 @@ pub struct CompareOptions {
     pub env: ToolEnv,
     /// Reuse finished cells from an earlier `results.json` in `out_dir`.
     pub resume: bool,
+    /// With `resume`: tools whose cells are measured again all the same.
+    pub rerun: Vec<Tool>,
     /// Keep patches under `out_dir/work`.
     pub keep_patches: bool,
     /// A note for the report.
@@ -510,12 +563,15 @@ pub fn compare(opts: &CompareOptions, log: &mut dyn FnMut(&str)) -> Result<Repor
             *p = pair_fixed.clone();
         }
         for (tool, info) in opts.tools.iter().zip(report.tools.clone()) {
-            let reused = previous.as_ref().and_then(|prev| {
-                let same_pair = prev.pairs.iter().any(|p| p == &pair_fixed);
-                prev.cell(&pair.name, tool.name())
-                    .filter(|c| same_pair && c.status != Status::Missing)
-                    .cloned()
-            });
+            let reused = previous
+                .as_ref()
+                .filter(|_| !opts.rerun.contains(tool))
+                .and_then(|prev| {
+                    let same_pair = prev.pairs.iter().any(|p| p == &pair_fixed);
+                    prev.cell(&pair.name, tool.name())
+                        .filter(|c| same_pair && c.status != Status::Missing)
+                        .cloned()
+                });
             let cell = if let Some(c) = reused {
                 log(&format!(
                     "  {:<20} reused from the earlier results.json",
@@ -544,6 +600,71 @@ pub fn compare(opts: &CompareOptions, log: &mut dyn FnMut(&str)) -> Result<Repor
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn report(tools: &[Tool], cells: &[(&str, Tool, Status)]) -> Report {
+        let env = ToolEnv {
+            fwdelta: "/nope".into(),
+            python: "/nope".into(),
+            bench_exe: "/nope".into(),
+            anchors_py: "/nope".into(),
+            fwdelta_threads: None,
+        };
+        let pair = |n: &str| Pair {
+            name: n.into(),
+            kind: PairKind::Firmware,
+            src: "s".into(),
+            dst: "d".into(),
+            src_size: 1,
+            dst_size: 1,
+            src_md5: String::new(),
+            dst_md5: String::new(),
+        };
+        let mut names: Vec<&str> = cells.iter().map(|c| c.0).collect();
+        names.dedup();
+        Report {
+            schema: SCHEMA,
+            started_unix: 0,
+            finished_unix: Some(1),
+            machine: Machine::detect(&Runner::detect()),
+            note: None,
+            runs: 1,
+            runs_large: None,
+            large_bytes: None,
+            timeout_secs: 1.0,
+            timeout_generated_secs: None,
+            command_line: "x".into(),
+            tools: tools.iter().map(|t| t.info(&env)).collect(),
+            pairs: names.into_iter().map(pair).collect(),
+            cells: cells.iter().map(|(p, t, s)| Cell::new(p, *t, *s)).collect(),
+        }
+    }
+
+    #[test]
+    fn merge_prefers_measured_cells_and_orders_tools() {
+        let a = report(
+            &[Tool::Fwdelta, Tool::Bsdiff43],
+            &[
+                ("p", Tool::Fwdelta, Status::Missing),
+                ("p", Tool::Bsdiff43, Status::Ok),
+            ],
+        );
+        let b = report(
+            &[Tool::Bsdiff43, Tool::Fwdelta],
+            &[
+                ("p", Tool::Fwdelta, Status::Ok),
+                ("p", Tool::Bsdiff43, Status::Missing),
+                ("q", Tool::Fwdelta, Status::Timeout),
+            ],
+        );
+        let m = merge(a, b);
+        assert_eq!(m.cell("p", "fwdelta").unwrap().status, Status::Ok);
+        assert_eq!(m.cell("p", "bsdiff-4.3").unwrap().status, Status::Ok);
+        assert_eq!(m.cell("q", "fwdelta").unwrap().status, Status::Timeout);
+        let names: Vec<&str> = m.pairs.iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["p", "q"]);
+        let tools: Vec<&str> = m.tools.iter().map(|t| t.name.as_str()).collect();
+        assert_eq!(tools, ["fwdelta", "bsdiff-4.3"]);
+    }
 
     #[test]
     fn medians() {

@@ -45,6 +45,16 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// Merge the results of several runs (later files win for cells they measured) and
+    /// render them.
+    Merge {
+        /// results.json files, in order.
+        #[arg(required = true, num_args = 2..)]
+        results: Vec<PathBuf>,
+        /// Output directory.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// List the tools and whether each can run here.
     Tools(EnvArgs),
     /// Run one Rust anchor operation (used by `compare`, which measures it as a process).
@@ -133,9 +143,12 @@ struct CompareArgs {
     /// Output directory.
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Reuse finished cells of an earlier results.json in --out (same pairs and runs).
+    /// Reuse the finished cells of an earlier results.json in --out (same pair files).
     #[arg(long)]
     resume: bool,
+    /// With --resume: measure these tools again (e.g. the fwdelta variants after a change).
+    #[arg(long, value_delimiter = ',')]
+    rerun_tools: Vec<String>,
     /// Keep the patches under OUT/work.
     #[arg(long)]
     keep_patches: bool,
@@ -258,6 +271,7 @@ fn run_compare(a: CompareArgs) -> Result<()> {
         out_dir: out.clone(),
         env,
         resume: a.resume,
+        rerun: parse_tools(&a.rerun_tools)?,
         keep_patches: a.keep_patches,
         note: a.note.clone(),
         command_line: std::env::args().collect::<Vec<_>>().join(" "),
@@ -293,6 +307,22 @@ fn run() -> Result<()> {
             });
             std::fs::create_dir_all(&dir)?;
             compare::write_outputs(&report, &dir)
+        }
+        Command::Merge { results, out } => {
+            let mut merged: Option<Report> = None;
+            for path in &results {
+                let bytes =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let r: Report = serde_json::from_slice(&bytes)
+                    .with_context(|| format!("parsing {}", path.display()))?;
+                merged = Some(match merged {
+                    None => r,
+                    Some(m) => compare::merge(m, r),
+                });
+            }
+            std::fs::create_dir_all(&out)?;
+            let merged = merged.context("no results")?;
+            compare::write_outputs(&merged, &out)
         }
         Command::Tools(a) => {
             let tmp = std::env::temp_dir().join(format!("fwdelta-bench-{}", std::process::id()));

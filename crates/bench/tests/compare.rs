@@ -36,6 +36,7 @@ fn compare_writes_table_json_and_charts() {
             fwdelta_threads: None,
         },
         resume: false,
+        rerun: vec![],
         keep_patches: false,
         note: Some("test".into()),
         command_line: "test".into(),
