@@ -55,23 +55,55 @@ pub fn common_pairs(report: &Report, kind: PairKind) -> (Vec<String>, Vec<(Strin
     let mut common = Vec::new();
     let mut excluded = Vec::new();
     for p in pairs {
+        if !report.cells.iter().any(|c| c.pair == p) {
+            excluded.push((p.to_string(), "not measured".to_string()));
+            continue;
+        }
         let bad: Vec<String> = report
             .tools
             .iter()
             .filter(|t| active.contains(t.name.as_str()))
             .filter_map(|t| match report.cell(p, &t.name) {
                 Some(c) if c.status == Status::Ok => None,
-                Some(c) => Some(format!("{} {}", t.name, c.status.label())),
+                Some(c) => Some(format!("{} {}", t.name, status_text(c))),
                 None => Some(format!("{} not run", t.name)),
             })
             .collect();
-        if bad.is_empty() {
+        if active.is_empty() {
+            excluded.push((p.to_string(), "no tool finished it".to_string()));
+        } else if bad.is_empty() {
             common.push(p.to_string());
         } else {
             excluded.push((p.to_string(), bad.join(", ")));
         }
     }
     (common, excluded)
+}
+
+/// The pairs of `kind` that both `a` and `b` finished exactly.
+pub fn pairs_both_finished(report: &Report, kind: PairKind, a: &str, b: &str) -> Vec<String> {
+    let ok = |p: &str, t: &str| report.cell(p, t).is_some_and(|c| c.status == Status::Ok);
+    report
+        .pairs
+        .iter()
+        .filter(|p| p.kind == kind && ok(&p.name, a) && ok(&p.name, b))
+        .map(|p| p.name.clone())
+        .collect()
+}
+
+/// The pairs of `kind` that `tool` finished exactly.
+pub fn pairs_finished(report: &Report, kind: PairKind, tool: &str) -> Vec<String> {
+    report
+        .pairs
+        .iter()
+        .filter(|p| p.kind == kind)
+        .filter(|p| {
+            report
+                .cell(&p.name, tool)
+                .is_some_and(|c| c.status == Status::Ok)
+        })
+        .map(|p| p.name.clone())
+        .collect()
 }
 
 /// The totals of every tool over `pairs` (cells that are not [`Status::Ok`] are skipped).
@@ -186,51 +218,68 @@ fn escape(s: &str) -> String {
     s.replace('|', "\\|").replace('\n', " ")
 }
 
-/// The goal lines of the issue, measured: where fwdelta stands.
-pub fn goals(report: &Report, totals: &[Totals], common: &[String]) -> Vec<String> {
+/// Totals of `tool` and `anchor` over the firmware pairs both finished.
+fn head_to_head(
+    report: &Report,
+    tool: &str,
+    anchor: &str,
+) -> Option<(Totals, Totals, Vec<String>)> {
+    let pairs = pairs_both_finished(report, PairKind::Firmware, tool, anchor);
+    if pairs.is_empty() {
+        return None;
+    }
+    let t = totals(report, &pairs);
+    let get = |n: &str| t.iter().find(|x| x.tool == n).cloned();
+    Some((get(tool)?, get(anchor)?, pairs))
+}
+
+/// The goal lines of the issue, measured: where fwdelta stands. Each comparison is over the
+/// firmware pairs that both tools finished.
+pub fn goals(report: &Report) -> Vec<String> {
     let mut out = Vec::new();
-    let fw = find_totals(totals, "fwdelta");
-    let nv = find_totals(totals, "fwdelta-noverify");
-    let bs = find_totals(totals, "bsdiff-4.3");
-    let hd = find_totals(totals, "hdiffpatch-lzma2");
-    let Some(fw) = fw else {
+    let fw_pairs = pairs_finished(report, PairKind::Firmware, "fwdelta");
+    if fw_pairs.is_empty() {
         out.push(
             "fwdelta has no finished firmware pair in this run: no goal can be checked.".into(),
         );
         return out;
-    };
-    let verdict = |ok: bool| if ok { "met" } else { "**not met**" };
-    match bs {
-        Some(bs) => {
-            let r = fw.patch_bytes as f64 / bs.patch_bytes as f64;
-            out.push(format!(
-                "Patch size vs bsdiff 4.3 (goal ≤ 0.85×): {r:.3}× ({} vs {} bytes) — {}",
-                bytes(fw.patch_bytes),
-                bytes(bs.patch_bytes),
-                verdict(r <= 0.85)
-            ));
-        }
-        None => {
-            out.push("Patch size vs bsdiff 4.3: bsdiff 4.3 has no result in the common set.".into())
-        }
     }
-    match hd {
-        Some(hd) => {
-            let r = fw.patch_bytes as f64 / hd.patch_bytes as f64;
-            out.push(format!(
-                "Patch size vs HDiffPatch lzma2 (goal ≤ 1×): {r:.3}× ({} vs {} bytes) — {}",
-                bytes(fw.patch_bytes),
-                bytes(hd.patch_bytes),
-                verdict(r <= 1.0)
-            ));
+    let verdict = |ok: bool| if ok { "met" } else { "**not met**" };
+    let n_fw = report
+        .pairs
+        .iter()
+        .filter(|p| p.kind == PairKind::Firmware)
+        .count();
+    for (anchor, label, goal) in [
+        ("bsdiff-4.3", "bsdiff 4.3", 0.85),
+        ("hdiffpatch-lzma2", "HDiffPatch lzma2", 1.0),
+    ] {
+        match head_to_head(report, "fwdelta", anchor) {
+            Some((f, a, pairs)) => {
+                let r = f.patch_bytes as f64 / a.patch_bytes as f64;
+                out.push(format!(
+                    "Patch size vs {label} (goal ≤ {goal}×): {r:.3}× ({} vs {} bytes over the {} of {n_fw} firmware pairs both finished) — {}",
+                    bytes(f.patch_bytes),
+                    bytes(a.patch_bytes),
+                    pairs.len(),
+                    verdict(r <= goal)
+                ));
+            }
+            None => out.push(format!(
+                "Patch size vs {label}: no firmware pair both finished."
+            )),
         }
-        None => out.push("Patch size vs HDiffPatch lzma2: no result in the common set.".into()),
     }
     // Smaller than every anchor on every firmware pair.
     let mut losses = Vec::new();
+    let mut unmeasured = Vec::new();
     for p in report.pairs.iter().filter(|p| p.kind == PairKind::Firmware) {
-        let Some(f) = report.cell(&p.name, "fwdelta").and_then(|c| c.patch_bytes) else {
-            losses.push(format!("{}: fwdelta has no patch", p.name));
+        let Some(f) = report
+            .cell(&p.name, "fwdelta")
+            .filter(|c| c.status == Status::Ok)
+            .and_then(|c| c.patch_bytes)
+        else {
+            unmeasured.push(p.name.clone());
             continue;
         };
         let beaten: Vec<String> = report
@@ -250,69 +299,142 @@ pub fn goals(report: &Report, totals: &[Totals], common: &[String]) -> Vec<Strin
             ));
         }
     }
+    let unmeasured = if unmeasured.is_empty() {
+        String::new()
+    } else {
+        format!(" (fwdelta not measured on {})", unmeasured.join(", "))
+    };
     out.push(if losses.is_empty() {
-        "Smaller than every anchor on every firmware pair — met".into()
+        format!("Smaller than every anchor on every firmware pair — met{unmeasured}")
     } else {
         format!(
-            "Smaller than every anchor on every firmware pair — **not met**; anchors at or below fwdelta: {}",
+            "Smaller than every anchor on every firmware pair — **not met**{unmeasured}; anchors at or below fwdelta: {}",
             losses.join("; ")
         )
     });
-    let time_line = |name: &str, other: Option<&Totals>, goal: f64| match other {
-        Some(o) if o.diff_secs > 0.0 => {
-            let r = fw.diff_secs / o.diff_secs;
-            let rn =
-                nv.map(|n| format!(", without verification {:.3}×", n.diff_secs / o.diff_secs));
-            format!(
-                "Diff time vs {name} (goal ≤ {goal}×): {r:.3}× ({} s vs {} s{}) — {}",
-                secs(fw.diff_secs),
-                secs(o.diff_secs),
-                rn.unwrap_or_default(),
-                verdict(r <= goal)
-            )
+    for (anchor, label, goal) in [
+        ("bsdiff-4.3", "bsdiff 4.3", 0.2),
+        ("hdiffpatch-lzma2", "HDiffPatch lzma2", 1.0),
+    ] {
+        match head_to_head(report, "fwdelta", anchor) {
+            Some((f, a, pairs)) if a.diff_secs > 0.0 => {
+                let r = f.diff_secs / a.diff_secs;
+                let nv = head_to_head(report, "fwdelta-noverify", anchor)
+                    .filter(|(_, a2, p2)| p2 == &pairs && a2.diff_secs > 0.0)
+                    .map(|(n, a2, _)| format!("; `--no-verify` {:.3}×", n.diff_secs / a2.diff_secs))
+                    .unwrap_or_default();
+                out.push(format!(
+                    "Diff time vs {label} (goal ≤ {goal}×): {r:.3}× ({} s vs {} s over {} pairs{nv}) — {}",
+                    secs(f.diff_secs),
+                    secs(a.diff_secs),
+                    pairs.len(),
+                    verdict(r <= goal)
+                ));
+            }
+            _ => out.push(format!(
+                "Diff time vs {label}: no firmware pair both finished."
+            )),
         }
-        _ => format!("Diff time vs {name}: no result in the common set."),
-    };
-    out.push(time_line("bsdiff 4.3", bs, 0.2));
-    out.push(time_line("HDiffPatch lzma2", hd, 1.0));
-    match fw.worst_diff_rss_less_dst_per_src_byte {
+    }
+    let all = totals(report, &fw_pairs);
+    let fw = all.iter().find(|t| t.tool == "fwdelta");
+    match fw.and_then(|f| f.worst_diff_rss_less_dst_per_src_byte) {
         Some(b) => out.push(format!(
-            "Diff memory (goal ≤ 6 bytes per source byte plus the destination): worst {b:.2} B/B over sources ≥ 1 MiB — {}",
+            "Diff memory (goal ≤ 6 bytes per source byte plus the destination): worst (peak RSS − destination size) / source size = {b:.2} over sources ≥ 1 MiB — {}",
             verdict(b <= 6.0)
         )),
-        None => out.push("Diff memory: no measured pair with a source of at least 1 MiB.".into()),
+        None => out.push("Diff memory: no finished pair with a source of at least 1 MiB.".into()),
     }
-    if let (Some(lo), Some(hi)) = (fw.min_apply_rss_kib, fw.max_apply_rss_kib) {
-        let sizes: Vec<u64> = common
+    if let Some((lo, hi)) = fw.and_then(|f| f.min_apply_rss_kib.zip(f.max_apply_rss_kib)) {
+        let sizes: Vec<u64> = fw_pairs
             .iter()
             .filter_map(|p| report.pairs.iter().find(|x| &x.name == p))
             .map(|p| p.dst_size)
             .collect();
-        let (smin, smax) = (
-            sizes.iter().min().copied().unwrap_or(0),
-            sizes.iter().max().copied().unwrap_or(0),
-        );
         out.push(format!(
             "Apply memory (goal: independent of image size): {} to {} peak RSS for destinations of {} to {} bytes",
             mib(lo),
             mib(hi),
-            bytes(smin),
-            bytes(smax)
+            bytes(sizes.iter().copied().min().unwrap_or(0)),
+            bytes(sizes.iter().copied().max().unwrap_or(0))
         ));
     }
-    match bs {
-        Some(bs) if bs.apply_secs > 0.0 => {
-            let r = fw.apply_secs / bs.apply_secs;
+    match head_to_head(report, "fwdelta", "bsdiff-4.3") {
+        Some((f, b, pairs)) if b.apply_secs > 0.0 => {
+            let r = f.apply_secs / b.apply_secs;
             out.push(format!(
-                "Apply time vs bspatch (goal ≤ 1×): {r:.3}× ({} s vs {} s) — {}",
-                secs(fw.apply_secs),
-                secs(bs.apply_secs),
+                "Apply time vs bspatch (goal ≤ 1×): {r:.3}× ({} s vs {} s over {} pairs) — {}",
+                secs(f.apply_secs),
+                secs(b.apply_secs),
+                pairs.len(),
                 verdict(r <= 1.0)
             ));
         }
-        _ => out.push("Apply time vs bspatch: no result in the common set.".into()),
+        _ => out.push("Apply time vs bspatch: no firmware pair both finished.".into()),
     }
     out
+}
+
+/// A totals table; `compare_to_bsdiff` adds each row's size relative to bsdiff 4.3's (only
+/// meaningful when every row covers the same pairs).
+fn totals_table(
+    s: &mut String,
+    report: &Report,
+    kind: PairKind,
+    t: &[Totals],
+    compare_to_bsdiff: bool,
+) {
+    let bs_total = find_totals(t, "bsdiff-4.3")
+        .map(|b| b.patch_bytes)
+        .filter(|_| compare_to_bsdiff);
+    let _ = writeln!(
+        s,
+        "\n| tool | pairs | patch bytes | vs bsdiff 4.3 | geomean ratio | diff s | worst diff RSS / src byte | apply s | apply peak RSS |"
+    );
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for x in t {
+        if x.pairs_ok == 0 {
+            let of_kind = |pair: &str| {
+                report
+                    .pairs
+                    .iter()
+                    .any(|p| p.name == pair && p.kind == kind)
+            };
+            let statuses: BTreeSet<String> = report
+                .cells
+                .iter()
+                .filter(|c| c.tool == x.tool && of_kind(&c.pair))
+                .map(|c| c.status.label().to_string())
+                .collect();
+            let what = if statuses.is_empty() {
+                "not run".to_string()
+            } else {
+                statuses.into_iter().collect::<Vec<_>>().join(", ")
+            };
+            let _ = writeln!(s, "| {} | 0 | {what} | | | | | | |", x.tool);
+            continue;
+        }
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {} | {:.4} | {} | {} | {} | {} |",
+            x.tool,
+            x.pairs_ok,
+            bytes(x.patch_bytes),
+            opt(bs_total, |b| format!(
+                "{:.3}×",
+                x.patch_bytes as f64 / b as f64
+            )),
+            x.geomean_ratio,
+            secs(x.diff_secs),
+            opt(x.worst_diff_rss_per_src_byte, |b| format!("{b:.2}")),
+            secs(x.apply_secs),
+            match (x.min_apply_rss_kib, x.max_apply_rss_kib) {
+                (Some(a), Some(b)) if a != b => format!("{}–{}", mib(a), mib(b)),
+                (_, Some(b)) => mib(b),
+                _ => "–".into(),
+            }
+        );
+    }
 }
 
 /// The Markdown report: tools, totals, goals, the patch-size matrix and one table per pair.
@@ -390,6 +512,15 @@ pub fn markdown(report: &Report) -> String {
         let (common, excluded) = common_pairs(report, kind);
         let t = totals(report, &common);
         let _ = writeln!(s, "\n## Totals: {title}\n");
+        if !report.cells.iter().any(|c| {
+            report
+                .pairs
+                .iter()
+                .any(|p| p.name == c.pair && p.kind == kind)
+        }) {
+            let _ = writeln!(s, "Not measured in this run.");
+            continue;
+        }
         let _ = writeln!(
             s,
             "Over the {} pair(s) every tool with a result finished exactly: {}.",
@@ -403,46 +534,25 @@ pub fn markdown(report: &Report) -> String {
         for (p, why) in &excluded {
             let _ = writeln!(s, "Left out: {p} ({why}).");
         }
-        let bs_total = find_totals(&t, "bsdiff-4.3").map(|b| b.patch_bytes);
-        let _ = writeln!(
-            s,
-            "\n| tool | pairs | patch bytes | vs bsdiff 4.3 | geomean ratio | diff s | worst diff RSS / src byte | apply s | apply peak RSS |"
-        );
-        let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
-        for x in &t {
-            if x.pairs_ok == 0 {
-                let status = report
-                    .cells
-                    .iter()
-                    .find(|c| c.tool == x.tool)
-                    .map_or("not run".to_string(), |c| c.status.label().to_string());
-                let _ = writeln!(s, "| {} | 0 | {status} | | | | | | |", x.tool);
-                continue;
-            }
+        totals_table(&mut s, report, kind, &t, true);
+        if kind == PairKind::Firmware {
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {:.4} | {} | {} | {} | {} |",
-                x.tool,
-                x.pairs_ok,
-                bytes(x.patch_bytes),
-                opt(bs_total, |b| format!(
-                    "{:.3}×",
-                    x.patch_bytes as f64 / b as f64
-                )),
-                x.geomean_ratio,
-                secs(x.diff_secs),
-                opt(x.worst_diff_rss_per_src_byte, |b| format!("{b:.2}")),
-                secs(x.apply_secs),
-                match (x.min_apply_rss_kib, x.max_apply_rss_kib) {
-                    (Some(a), Some(b)) if a != b => format!("{}–{}", mib(a), mib(b)),
-                    (_, Some(b)) => mib(b),
-                    _ => "–".into(),
-                }
+                "\nEach tool over every firmware pair it finished (the pair counts differ, so compare rows with care):\n"
             );
+            let mut own: Vec<Totals> = Vec::new();
+            for tool in &report.tools {
+                let pairs = pairs_finished(report, kind, &tool.name);
+                let t = totals(report, &pairs);
+                if let Some(x) = t.into_iter().find(|x| x.tool == tool.name) {
+                    own.push(x);
+                }
+            }
+            totals_table(&mut s, report, kind, &own, false);
         }
         if kind == PairKind::Firmware {
             let _ = writeln!(s, "\n### Goals (firmware corpus)\n");
-            for g in goals(report, &t, &common) {
+            for g in goals(report) {
                 let _ = writeln!(s, "- {g}");
             }
         }
