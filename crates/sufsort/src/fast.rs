@@ -31,6 +31,10 @@ pub(crate) trait AtomicView: Sized {
     fn atomic_view(s: &mut [Self]) -> &[Self::Atomic];
     /// A relaxed store.
     fn store(a: &Self::Atomic, v: Self);
+    /// A relaxed add; returns the previous value.
+    fn fetch_add(a: &Self::Atomic, v: Self) -> Self;
+    /// A relaxed subtract; returns the previous value.
+    fn fetch_sub(a: &Self::Atomic, v: Self) -> Self;
 }
 
 macro_rules! atomic_view {
@@ -49,6 +53,14 @@ macro_rules! atomic_view {
             #[inline(always)]
             fn store(a: &Self::Atomic, v: Self) {
                 a.store(v, Ordering::Relaxed);
+            }
+            #[inline(always)]
+            fn fetch_add(a: &Self::Atomic, v: Self) -> Self {
+                a.fetch_add(v, Ordering::Relaxed)
+            }
+            #[inline(always)]
+            fn fetch_sub(a: &Self::Atomic, v: Self) -> Self {
+                a.fetch_sub(v, Ordering::Relaxed)
             }
         }
     };

@@ -24,6 +24,9 @@ pub(crate) struct Ctx {
     pub block: usize,
     /// Below this length every phase runs sequentially.
     pub min_par: usize,
+    /// Alphabets up to this size get per-chunk histograms in the parallel phases; larger
+    /// ones use atomic counters.
+    pub small_alphabet: usize,
 }
 
 impl Ctx {
@@ -33,6 +36,7 @@ impl Ctx {
             threads: rayon::current_num_threads(),
             block: 1 << 15,
             min_par: 1 << 16,
+            small_alphabet: 1 << 12,
         }
     }
 
@@ -53,8 +57,21 @@ impl Ctx {
 #[cfg(feature = "trace")]
 macro_rules! trace {
     ($t:ident, $($a:tt)*) => {{
-        eprintln!("{:8.3} ms {}", $t.elapsed().as_secs_f64() * 1e3, format!($($a)*));
-        $t = std::time::Instant::now();
+        // Process CPU time (utime + stime, in clock ticks) from /proc.
+        let cpu = || -> u64 {
+            let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+            let f: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+            f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+                + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+        };
+        let now = cpu();
+        eprintln!(
+            "{:8.3} ms wall {:6} ms cpu  {}",
+            $t.0.elapsed().as_secs_f64() * 1e3,
+            (now - $t.1) * 10,
+            format!($($a)*)
+        );
+        $t = (std::time::Instant::now(), now);
     }};
 }
 #[cfg(not(feature = "trace"))]
@@ -66,9 +83,6 @@ macro_rules! trace {
 
 /// How far ahead random reads are prefetched.
 const PREFETCH: usize = 32;
-
-/// Alphabets up to this size get per-chunk histograms in the parallel phases.
-const SMALL_ALPHABET: usize = 1 << 12;
 
 /// Sorts the suffixes of `t` (symbols below `k`) into `sa[..t.len()]`, using `sa[t.len()..]`
 /// as scratch space.
@@ -85,31 +99,58 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
         _ => {}
     }
     let (sa, free) = sa.split_at_mut(n);
+    // Bucket arrays: counts and pointers in the free space when they fit; with a large
+    // alphabet and little space, the pointers alone, recounting the symbols whenever bucket
+    // bounds are needed (slower, but no memory beyond the output array); the heap otherwise.
     let mut heap = Vec::new();
-    let (counts, ptrs) = if free.len() >= 2 * k {
+    let mut bk = if free.len() >= 2 * k {
         let (a, b) = free.split_at_mut(k);
-        (a, &mut b[..k])
-    } else {
+        Buckets {
+            counts: Some(a),
+            ptrs: &mut b[..k],
+        }
+    } else if k <= ctx.small_alphabet {
         heap.resize(2 * k, I::ZERO);
-        heap.split_at_mut(k)
+        let (a, b) = heap.split_at_mut(k);
+        Buckets {
+            counts: Some(a),
+            ptrs: b,
+        }
+    } else if free.len() >= k {
+        Buckets {
+            counts: None,
+            ptrs: &mut free[..k],
+        }
+    } else {
+        heap.resize(k, I::ZERO);
+        Buckets {
+            counts: None,
+            ptrs: &mut heap[..],
+        }
     };
-    let par = ctx.par(n) && k <= SMALL_ALPHABET;
+    let par = ctx.par(n) && k <= ctx.small_alphabet;
     #[cfg_attr(not(feature = "trace"), allow(unused_mut))]
-    let mut tm = std::time::Instant::now();
-    trace!(tm, "level n={n} k={k}");
+    let mut tm = (std::time::Instant::now(), 0u64);
+    #[cfg(feature = "trace")]
+    trace!(tm, "start");
+    trace!(tm, "level n={n} k={k} recount={}", bk.counts.is_none());
 
     // Stage 1: sort the LMS substrings.
-    let m = if par {
-        count_and_place_lms_par(t, sa, counts, ptrs, ctx)
-    } else {
-        count_and_place_lms_seq(t, sa, counts, ptrs)
+    let m = match (&mut bk.counts, par) {
+        (Some(counts), true) => count_and_place_lms_par(t, sa, counts, bk.ptrs, ctx),
+        _ => {
+            if let Some(counts) = &mut bk.counts {
+                count_symbols(t, counts, ctx);
+            }
+            place_lms_seq(t, sa, &mut bk, ctx)
+        }
     };
     trace!(tm, "count+place m={m}");
-    bucket_starts(counts, ptrs);
-    induce_l::<C, I, true>(t, sa, ptrs, ctx);
+    bk.starts(t, ctx);
+    induce_l::<C, I, true>(t, sa, bk.ptrs, ctx);
     trace!(tm, "stage1 L");
-    bucket_ends(counts, ptrs);
-    induce_s::<C, I, true>(t, sa, ptrs, ctx);
+    bk.ends(t, ctx);
+    induce_s::<C, I, true>(t, sa, bk.ptrs, ctx);
     trace!(tm, "stage1 S");
 
     // Only the LMS suffixes are left, in LMS-substring order: move them to the front.
@@ -153,7 +194,8 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     trace!(tm, "map back");
     // Stage 2: put the sorted LMS suffixes at the ends of their buckets, then induce.
     fill_zero(&mut sa[m..], ctx);
-    bucket_ends(counts, ptrs);
+    bk.ends(t, ctx);
+    let ptrs = &mut *bk.ptrs;
     for i in (0..m).rev() {
         if i >= PREFETCH {
             prefetch(t, sa[i - PREFETCH].to_usize());
@@ -166,11 +208,11 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
         sa[e] = p;
     }
     trace!(tm, "place");
-    bucket_starts(counts, ptrs);
-    induce_l::<C, I, false>(t, sa, ptrs, ctx);
+    bk.starts(t, ctx);
+    induce_l::<C, I, false>(t, sa, bk.ptrs, ctx);
     trace!(tm, "final L");
-    bucket_ends(counts, ptrs);
-    induce_s::<C, I, false>(t, sa, ptrs, ctx);
+    bk.ends(t, ctx);
+    induce_s::<C, I, false>(t, sa, bk.ptrs, ctx);
     trace!(tm, "final S (n={n})");
     let _ = tm;
 }
@@ -229,14 +271,63 @@ fn for_each_lms_rev<C: Sym>(t: &[C], mut f: impl FnMut(usize)) {
     }
 }
 
-/// Counts the symbols into `counts`, clears `sa` and puts every LMS suffix at the end of its
-/// bucket (right to left in text order). Returns the number of LMS suffixes.
-fn count_and_place_lms_seq<C: Sym, I: Idx>(
-    t: &[C],
-    sa: &mut [I],
-    counts: &mut [I],
-    ptrs: &mut [I],
-) -> usize {
+/// The bucket arrays of one level.
+struct Buckets<'a, I> {
+    /// Symbol counts, or `None` to recount from the text whenever bounds are needed.
+    counts: Option<&'a mut [I]>,
+    /// The bucket pointers the passes move.
+    ptrs: &'a mut [I],
+}
+
+impl<I: Idx> Buckets<'_, I> {
+    /// `ptrs[c]` = the start of bucket `c`.
+    fn starts<C: Sym>(&mut self, t: &[C], ctx: &Ctx) {
+        match &self.counts {
+            Some(counts) => bucket_starts(counts, self.ptrs),
+            None => {
+                count_symbols(t, self.ptrs, ctx);
+                let mut sum = 0usize;
+                for p in self.ptrs.iter_mut() {
+                    let c = p.to_usize();
+                    *p = I::from_usize(sum);
+                    sum += c;
+                }
+            }
+        }
+    }
+
+    /// `ptrs[c]` = one past the end of bucket `c`.
+    fn ends<C: Sym>(&mut self, t: &[C], ctx: &Ctx) {
+        match &self.counts {
+            Some(counts) => bucket_ends(counts, self.ptrs),
+            None => {
+                count_symbols(t, self.ptrs, ctx);
+                let mut sum = 0usize;
+                for p in self.ptrs.iter_mut() {
+                    sum += p.to_usize();
+                    *p = I::from_usize(sum);
+                }
+            }
+        }
+    }
+}
+
+/// Counts the symbols of `t` into `counts`; in parallel (atomic increments) for long texts
+/// over large alphabets, where per-thread histograms would not fit.
+fn count_symbols<C: Sym, I: Idx>(t: &[C], counts: &mut [I], ctx: &Ctx) {
+    if ctx.par(t.len()) && counts.len() > ctx.small_alphabet {
+        fill_zero(counts, ctx);
+        let view = I::atomic_view(counts);
+        t.par_chunks(ctx.chunk(t.len())).for_each(|part| {
+            for i in 0..part.len() {
+                if let Some(c) = part.get(i + PREFETCH) {
+                    prefetch(view, c.sym());
+                }
+                I::fetch_add(&view[part[i].sym()], I::from_usize(1));
+            }
+        });
+        return;
+    }
     counts.fill(I::ZERO);
     let big = counts.len() > 1 << 14;
     for i in 0..t.len() {
@@ -248,8 +339,51 @@ fn count_and_place_lms_seq<C: Sym, I: Idx>(
         let c = t[i].sym();
         counts[c] = I::from_usize(counts[c].to_usize() + 1);
     }
-    sa.fill(I::ZERO);
-    bucket_ends(counts, ptrs);
+}
+
+/// Clears `sa` and puts every LMS suffix at the end of its bucket (right to left in text
+/// order). Returns the number of LMS suffixes.
+fn place_lms_seq<C: Sym, I: Idx>(
+    t: &[C],
+    sa: &mut [I],
+    bk: &mut Buckets<'_, I>,
+    ctx: &Ctx,
+) -> usize {
+    fill_zero(sa, ctx);
+    bk.ends(t, ctx);
+    let ptrs = &mut *bk.ptrs;
+    let n = t.len();
+    if ctx.par(n) {
+        // Chunks in parallel, taking slots with atomic decrements. The order of the LMS
+        // suffixes within a bucket then depends on the timing, but stage 1 accepts any
+        // order there: the reduced text, and so the result, do not depend on it.
+        let chunk = ctx.chunk(n);
+        let bounds: Vec<(usize, usize)> = (0..n)
+            .step_by(chunk)
+            .map(|a| (a, (a + chunk).min(n)))
+            .collect();
+        let s_end = chunk_end_types(t, &bounds);
+        let ptrs = I::atomic_view(ptrs);
+        let sa = I::atomic_view(sa);
+        return bounds
+            .par_iter()
+            .zip(&s_end)
+            .map(|(&(a, b), &s_b)| {
+                let mut m = 0;
+                for_each_lms_in(t, a, b, s_b, |p| {
+                    if p >= a + PREFETCH {
+                        prefetch(ptrs, t[p - PREFETCH].sym());
+                    }
+                    let c = t[p].sym();
+                    let e = I::fetch_sub(&ptrs[c], I::from_usize(1)).to_usize() - 1;
+                    I::store(&sa[e], I::from_usize(p));
+                    m += 1;
+                });
+                m
+            })
+            .sum();
+    }
+    let big = ptrs.len() > 1 << 14;
     let mut m = 0usize;
     for_each_lms_rev(t, |p| {
         if big && p >= PREFETCH {
@@ -298,21 +432,10 @@ fn for_each_lms_in<C: Sym>(
     }
 }
 
-/// The parallel version of [`count_and_place_lms_seq`] for small alphabets: the same result.
-fn count_and_place_lms_par<C: Sym, I: Idx>(
-    t: &[C],
-    sa: &mut [I],
-    counts: &mut [I],
-    ptrs: &mut [I],
-    ctx: &Ctx,
-) -> usize {
+/// For chunks `bounds` (consecutive, covering `t`), the type of the suffix just past each
+/// chunk (`None` past the end of the text).
+fn chunk_end_types<C: Sym>(t: &[C], bounds: &[(usize, usize)]) -> Vec<Option<bool>> {
     let n = t.len();
-    let k = counts.len();
-    let chunk = ctx.chunk(n);
-    let bounds: Vec<(usize, usize)> = (0..n)
-        .step_by(chunk)
-        .map(|a| (a, (a + chunk).min(n)))
-        .collect();
     // The type of each chunk's first suffix, if the chunk decides it (it does unless the chunk
     // and the first symbol after it are all one symbol).
     let local: Vec<Option<bool>> = bounds
@@ -334,6 +457,26 @@ fn count_and_place_lms_par<C: Sym, I: Idx>(
             None => next.unwrap_or(false),
         });
     }
+    s_end
+}
+
+/// Counts the symbols and places the LMS suffixes like [`place_lms_seq`], in parallel, for
+/// small alphabets (per-chunk histograms): the same result.
+fn count_and_place_lms_par<C: Sym, I: Idx>(
+    t: &[C],
+    sa: &mut [I],
+    counts: &mut [I],
+    ptrs: &mut [I],
+    ctx: &Ctx,
+) -> usize {
+    let n = t.len();
+    let k = counts.len();
+    let chunk = ctx.chunk(n);
+    let bounds: Vec<(usize, usize)> = (0..n)
+        .step_by(chunk)
+        .map(|a| (a, (a + chunk).min(n)))
+        .collect();
+    let s_end = chunk_end_types(t, &bounds);
     // Per chunk: symbol counts and LMS counts per bucket.
     let hist: Vec<(Vec<usize>, Vec<usize>)> = bounds
         .par_iter()
@@ -432,13 +575,29 @@ fn name_lms_substrings<C: Sym, I: Idx>(t: &[C], sa: &mut [I], m: usize, ctx: &Ct
     }
     // Store each LMS substring's length at `m + p / 2` (LMS positions are at least two apart;
     // the last one runs to the virtual sentinel, one past the end).
+    #[cfg_attr(not(feature = "trace"), allow(unused_mut))]
+    let mut tm = (std::time::Instant::now(), 0u64);
+    #[cfg(feature = "trace")]
+    trace!(tm, "  naming start");
     let (lms, rest) = sa.split_at_mut(m);
     fill_zero(rest, ctx);
+    // Branch-free: every position writes its slot, keeping the old value unless LMS.
     let mut next = n;
-    for_each_lms_rev(t, |p| {
-        rest[p / 2] = I::from_usize(next - p + 1);
-        next = p;
-    });
+    let mut s_next = false; // suffix n-1 is L-type
+    for i in (0..n - 1).rev() {
+        let s = t[i] < t[i + 1] || (t[i] == t[i + 1] && s_next);
+        let lms = s_next & !s;
+        let p = i + 1;
+        let slot = &mut rest[p / 2];
+        *slot = if lms {
+            I::from_usize(next - p + 1)
+        } else {
+            *slot
+        };
+        next = if lms { p } else { next };
+        s_next = s;
+    }
+    trace!(tm, "  lengths");
     // Mark each sorted LMS substring that differs from the one before it.
     let differs = |q: usize, p: usize, rest: &[I]| {
         let len = rest[p / 2].to_usize();
@@ -505,21 +664,31 @@ fn name_lms_substrings<C: Sym, I: Idx>(t: &[C], sa: &mut [I], m: usize, ctx: &Ct
                 }
             });
     } else {
-        mark(lms, None, rest);
+        // One pass: compare with the previous substring (its length kept aside, since its
+        // slot already holds its name), then name.
         let mut name = 0;
+        let mut q = usize::MAX;
+        let mut q_len = 0;
         for i in 0..m {
             if let Some(&a) = lms.get(i + PREFETCH) {
-                prefetch(rest, a.unflagged().to_usize() / 2);
+                prefetch(rest, a.to_usize() / 2);
+                prefetch(t, a.to_usize());
             }
-            let v = &mut lms[i];
-            if v.is_flagged() {
-                name += 1;
-                *v = v.unflagged();
-            }
-            rest[v.to_usize() / 2] = I::from_usize(name);
+            let p = lms[i].to_usize();
+            let len = rest[p / 2].to_usize();
+            let same = q != usize::MAX
+                && len == q_len
+                && p + len <= n
+                && q + len <= n
+                && t[p..p + len] == t[q..q + len];
+            name += usize::from(!same);
+            rest[p / 2] = I::from_usize(name);
+            q = p;
+            q_len = len;
         }
         names = name;
     }
+    trace!(tm, "  mark+names");
     // Gather the names (1-based, non-zero) in text order into the reduced text at the end.
     let mut w = n;
     for i in (m..n).rev() {
@@ -530,5 +699,7 @@ fn name_lms_substrings<C: Sym, I: Idx>(t: &[C], sa: &mut [I], m: usize, ctx: &Ct
         }
     }
     debug_assert_eq!(w, n - m);
+    trace!(tm, "  gather");
+    let _ = tm;
     names
 }
