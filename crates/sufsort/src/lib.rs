@@ -3,12 +3,19 @@
 //!
 //! The suffix array of a text lists the start offsets of all its suffixes in lexicographic
 //! order. This crate builds it in linear time whatever the input: long runs of `0x00` or `0xFF`,
-//! periodic tables and random data all sort at similar speed, unlike comparison sorts, which go
-//! quadratic on runs.
+//! periodic tables and random data all sort at similar speed (runs and periodic data faster
+//! than random), unlike comparison sorts, which go quadratic on runs.
 //!
 //! The text is taken as `&[u8]`, so a memory map of a firmware image works as is: the sorter
-//! never copies it. The result takes 4 bytes per input byte (`u32` indices) below
-//! [`MAX_U32_LEN`], 8 bytes per input byte (`u64` indices) above.
+//! never copies it. The result takes 4 bytes per input byte (`u32` indices) up to
+//! [`MAX_U32_LEN`], 8 bytes per input byte (`u64` indices) above; the reduced problems of the
+//! recursion live inside that array, so the only other memory is a few hundred KiB of
+//! per-thread buffers.
+//!
+//! Sorting uses the ambient rayon pool: choose the thread count with
+//! `ThreadPool::install`. The passes are split into blocks whose induced entries are placed
+//! in the sequential scan order, so the array is the same for every thread count (as it must
+//! be: a suffix array is unique).
 //!
 //! # Example
 //! ```
