@@ -224,6 +224,9 @@ pub fn generate(name: &str, size: usize) -> Option<(Vec<u8>, Vec<u8>)> {
 
 #[cfg(test)]
 mod tests {
+    // The root package's benches include this file with `cfg(test)` set but without a test
+    // harness, which drops the `#[test]` functions and leaves this import unused there.
+    #[allow(unused_imports)]
     use super::*;
 
     #[test]
