@@ -98,7 +98,7 @@ fn one(src: &Path, dst: &Path, threads: usize, block: usize) {
     // The real v1 patch, applied back as a check.
     let mut patch = Vec::new();
     let enc = fwdelta_patch::EncodeOptions::default();
-    fwdelta_patch::encode(
+    let es = fwdelta_patch::encode(
         fwdelta_patch::Format::Fwdelta,
         &s,
         &d,
@@ -107,6 +107,9 @@ fn one(src: &Path, dst: &Path, threads: usize, block: usize) {
         &mut patch,
     )
     .unwrap();
+    if std::env::var_os("MEASURE_DETAIL").is_some() {
+        eprintln!("v1 streams (ctrl, add, extra): {:?}", es.stream_sizes);
+    }
     let sum = fwdelta_patch::apply_slice(&s, &patch, std::io::sink(), &Default::default()).unwrap();
     assert_eq!(
         sum.dst_md5,

@@ -2,9 +2,10 @@
 
 use crate::search::{longest_match, Buckets, SaEntry, Seeds, SEED_LEN};
 
-/// Longest prefix of the destination compared by one suffix-array search. Longer exact matches
-/// are found again by the next search, so the cap bounds the cost of a search on long runs
-/// without losing matches.
+/// Longest prefix of the destination compared by a first suffix-array search. When the match
+/// fills it, the search is repeated with a sixteen times longer prefix, so that the match found
+/// is a longest one (on a long run, the source position whose run is long enough), while the
+/// common case stays cheap.
 const SEARCH_CAP: usize = 4096;
 /// A rejected match at least this long lets the scan jump ahead instead of creeping one byte.
 const SKIP_MIN: usize = 64;
@@ -59,6 +60,10 @@ pub(crate) fn match_block<I: SaEntry>(
     let mut lastscan = 0usize;
     let mut lastpos = start_pos.min(m);
     let mut lastoffset = lastpos as isize;
+    // Where the exact match behind the current alignment starts.
+    let mut anchor = 0usize;
+    // Bytes examined by the extensions so far.
+    let mut work = 0usize;
 
     while scan < n {
         // Number of bytes of new[scan..scsc] that agree with the current alignment.
@@ -66,14 +71,21 @@ pub(crate) fn match_block<I: SaEntry>(
         scan += len;
         let mut scsc = scan;
         while scan < n {
-            let pat = &new[scan..n.min(scan + SEARCH_CAP)];
             let near = (scan as isize + lastoffset).max(0) as usize;
-            if pat.len() >= SEED_LEN && !seeds.may_contain(pat) {
+            let mut cap = SEARCH_CAP;
+            if n - scan >= SEED_LEN && !seeds.may_contain(&new[scan..scan + SEED_LEN]) {
                 // No match long enough to matter here: creep on without searching.
                 len = 0;
             } else {
-                let hit = longest_match(src, sa, buckets, pat, near);
-                (pos, len) = (hit.pos, hit.len);
+                loop {
+                    let pat = &new[scan..n.min(scan + cap)];
+                    let hit = longest_match(src, sa, buckets, pat, near);
+                    (pos, len) = (hit.pos, hit.len);
+                    if len < cap || pat.len() < cap {
+                        break;
+                    }
+                    cap = cap.saturating_mul(16);
+                }
             }
             while scsc < scan + len {
                 oldscore += isize::from(agrees(scsc, lastoffset));
@@ -122,12 +134,24 @@ pub(crate) fn match_block<I: SaEntry>(
                 lenf = i;
             }
         }
-        // ... and how far the new match extends backward.
+        // ... and how far the new match extends backward. Like bsdiff, back to `lastscan` at
+        // most, which lets a good alignment take over a spurious one entirely. But on periodic
+        // data every new match can reach back over everything since the first one, and bsdiff
+        // 4.3 goes quadratic: once the extensions have examined more than a few times the
+        // bytes scanned, they may reach back only as far as they have moved forward since the
+        // previous match, which bounds the total work to a constant times the block size.
+        let budget = 8 * scan + (1 << 20);
+        let floor = if work + 2 * (scan - lastscan) <= budget {
+            lastscan
+        } else {
+            lastscan.max(anchor.saturating_sub(scan - anchor))
+        };
+        work += 2 * (scan - floor);
         let mut lenb = 0usize;
         if scan < n {
             let (mut s, mut best) = (0isize, 0isize);
             let mut i = 1usize;
-            while scan >= lastscan + i && pos >= i {
+            while scan >= floor + i && pos >= i {
                 s += isize::from(src[pos - i] == new[scan - i]);
                 if s * 2 - i as isize > best * 2 - lenb as isize {
                     best = s;
@@ -161,6 +185,7 @@ pub(crate) fn match_block<I: SaEntry>(
         lastscan = scan - lenb;
         lastpos = pos - lenb;
         lastoffset = pos as isize - scan as isize;
+        anchor = scan;
     }
     ops
 }
