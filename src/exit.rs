@@ -22,7 +22,6 @@ pub const BAD_INPUT: u8 = 4;
 /// Refused: the output path names an input.
 pub const REFUSED: u8 = 5;
 /// Registration with the OTA service failed (the service said no, or could not be reached).
-#[allow(dead_code)]
 pub const REMOTE: u8 = 6;
 
 /// The exit-code table shown by `--help`.
@@ -60,8 +59,16 @@ pub fn report(err: &anyhow::Error) -> ExitCode {
     ExitCode::from(code)
 }
 
-fn classify(err: &anyhow::Error) -> u8 {
+/// The exit code for an error: the first cause in the chain that has one, else [`FAILURE`].
+pub fn classify(err: &anyhow::Error) -> u8 {
     for cause in err.chain() {
+        if let Some(e) = cause.downcast_ref::<fwdelta_ota::OtaError>() {
+            return ota_code(e);
+        }
+        if cause.is::<fwdelta_ota::CredentialsError>() || cause.is::<crate::cmd::plan::PlanError>()
+        {
+            return BAD_INPUT;
+        }
         if cause.is::<Mismatch>() {
             return MISMATCH;
         }
@@ -80,6 +87,23 @@ fn classify(err: &anyhow::Error) -> u8 {
         }
     }
     FAILURE
+}
+
+/// OTA errors: what the service refused or could not be asked is [`REMOTE`]; what was refused
+/// before any network call (parameters, options, the record, the patch file, credentials) is
+/// [`BAD_INPUT`]; local I/O is [`FAILURE`].
+fn ota_code(e: &fwdelta_ota::OtaError) -> u8 {
+    use fwdelta_ota::OtaError as E;
+    match e {
+        E::InvalidParameter { .. }
+        | E::InvalidOption { .. }
+        | E::RecordNotVerified { .. }
+        | E::BadRecord { .. }
+        | E::PatchMismatch { .. }
+        | E::Credentials(_) => BAD_INPUT,
+        E::Io { .. } | E::PatchChanged { .. } => FAILURE,
+        _ => REMOTE,
+    }
 }
 
 fn is_broken_pipe(err: &anyhow::Error) -> bool {

@@ -38,6 +38,14 @@ enum Command {
     Verify(cmd::verify::VerifyArgs),
     /// Generate a firmware-like sample pair, then diff, verify and apply it.
     Demo(cmd::demo::DemoArgs),
+    /// Upload a verified patch and register it as a differential OTA package (Type=1);
+    /// prints the FirmwareId.
+    Register(cmd::register::RegisterArgs),
+    /// Diff, verify, upload and register one delta, or every delta of a release plan
+    /// (parallel, resumable, shardable); `release merge` joins shard summaries.
+    Release(cmd::release::ReleaseArgs),
+    /// Serve a local emulator of the IoT OTA API and the OSS upload, for dry runs.
+    Sandbox(cmd::sandbox::SandboxArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +57,9 @@ fn main() -> ExitCode {
         Command::Info(a) => cmd::info::run(&ctx, a),
         Command::Verify(a) => cmd::verify::run(&ctx, a),
         Command::Demo(a) => cmd::demo::run(&ctx, a),
+        Command::Register(a) => cmd::register::run(&ctx, a),
+        Command::Release(a) => cmd::release::run(&ctx, a),
+        Command::Sandbox(a) => cmd::sandbox::run(a),
     };
     match result {
         Ok(code) => code,

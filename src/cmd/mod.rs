@@ -4,6 +4,10 @@ pub mod apply;
 pub mod demo;
 pub mod diff;
 pub mod info;
+pub mod plan;
+pub mod register;
+pub mod release;
+pub mod sandbox;
 pub mod verify;
 
 use std::path::Path;
