@@ -108,6 +108,14 @@ impl AtomicOutput {
         tmp.as_file()
             .sync_all()
             .with_context(|| format!("cannot write {}", target.display()))?;
+        // Temporary files are created private (0600); a finished output is an ordinary file.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            tmp.as_file()
+                .set_permissions(std::fs::Permissions::from_mode(0o644))
+                .with_context(|| format!("cannot set permissions of {}", target.display()))?;
+        }
         tmp.persist(&target).map_err(|e| e.error).with_context(|| {
             format!("cannot rename the finished file onto {}", target.display())
         })?;
@@ -163,6 +171,16 @@ mod tests {
         out.write_all(b"whole").unwrap();
         out.commit().unwrap();
         assert_eq!(std::fs::read(&target).unwrap(), b"whole");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(&target).unwrap().permissions().mode();
+            assert_eq!(
+                mode & 0o777,
+                0o644,
+                "finished outputs are not private temp files"
+            );
+        }
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 }

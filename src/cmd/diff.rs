@@ -90,7 +90,7 @@ pub struct Built {
 /// Diffs, encodes, verifies and writes the patch; returns the record. A failed verification
 /// removes the temporary patch and returns a [`Mismatch`] error.
 pub fn build(ctx: &Context, args: &DiffArgs, progress: &Progress) -> anyhow::Result<Built> {
-    if !(args.warn_ratio > 0.0) {
+    if args.warn_ratio.is_nan() || args.warn_ratio <= 0.0 {
         anyhow::bail!(crate::exit::BadInput(format!(
             "--warn-ratio must be a positive number, not {}",
             args.warn_ratio

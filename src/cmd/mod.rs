@@ -72,7 +72,8 @@ fn civil_from_days(z: i64) -> (i64, u32, u32) {
 pub fn print_json(value: &serde_json::Value) -> anyhow::Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
-    serde_json::to_writer_pretty(&mut out, value)?;
+    // serde_json wraps I/O errors in its own type: unwrap them so a closed pipe is recognised.
+    serde_json::to_writer_pretty(&mut out, value).map_err(std::io::Error::from)?;
     out.write_all(b"\n")?;
     Ok(())
 }
