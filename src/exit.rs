@@ -80,7 +80,8 @@ pub fn classify(err: &anyhow::Error) -> u8 {
         }
         if let Some(p) = cause.downcast_ref::<PatchError>() {
             return match p {
-                PatchError::Io { .. } => FAILURE,
+                // An invalid edit script is a bug of the diff engine, not of the user's input.
+                PatchError::Io { .. } | PatchError::InvalidControls { .. } => FAILURE,
                 // A patch whose output does not match its own header is a corrupt patch.
                 _ => BAD_INPUT,
             };
