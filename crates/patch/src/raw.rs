@@ -13,8 +13,8 @@ use crate::{ApplyOptions, Control, EncodeSummary, Format, PatchError};
 
 /// Writes a raw stream for a validated, empty-merged script.
 ///
-/// `bsdiff::patch` refuses a source cursor that goes below zero after a seek, so such a
-/// script is refused here too.
+/// `bsdiff::patch` refuses a source cursor that goes below zero after a seek, or that lies
+/// past the end of the source when a step starts, so such scripts are refused here too.
 pub(crate) fn encode<W: Write>(
     src: &[u8],
     dst: &[u8],
@@ -26,6 +26,17 @@ pub(crate) fn encode<W: Write>(
     let mut size = 0u64;
     let mut delta = Vec::with_capacity(CHUNK);
     for (index, c) in controls.iter().enumerate() {
+        // `bsdiff::patch` (like `apply` here) slices the source at the cursor even for an
+        // empty add part, so a step may not start past the end of the source.
+        if s > src.len() as i64 {
+            return Err(PatchError::InvalidControls {
+                index,
+                what: format!(
+                    "source cursor {s} is past the end of the {}-byte source, which the raw bsdiff stream cannot express",
+                    src.len()
+                ),
+            });
+        }
         let seek = offtout(c.seek).ok_or_else(|| PatchError::InvalidControls {
             index,
             what: "a seek of i64::MIN has no bsdiff encoding".into(),
