@@ -427,15 +427,7 @@ impl<'a, R: BufRead> BodyReader<'a, R> {
         }
         match self.framing {
             BodyFraming::Length(_) => {
-                let want = buf
-                    .len()
-                    .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-                let n = self.inner.read(&mut buf[..want])?;
-                if n == 0 {
-                    return Err(HttpError::UnexpectedEof);
-                }
-                self.remaining -= n as u64;
-                self.yielded += n as u64;
+                let n = self.read_remaining(buf)?;
                 if self.remaining == 0 {
                     self.finished = true;
                 }
@@ -458,21 +450,28 @@ impl<'a, R: BufRead> BodyReader<'a, R> {
                     }
                     self.remaining = size;
                 }
-                let want = buf
-                    .len()
-                    .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
-                let n = self.inner.read(&mut buf[..want])?;
-                if n == 0 {
-                    return Err(HttpError::UnexpectedEof);
-                }
-                self.remaining -= n as u64;
-                self.yielded += n as u64;
+                let n = self.read_remaining(buf)?;
                 if self.remaining == 0 {
                     self.pending_crlf = true;
                 }
                 Ok(n)
             }
         }
+    }
+
+    /// Reads up to `buf.len()` bytes of the current length-delimited span (the whole body, or
+    /// the current chunk); the peer closing before the span ends is an error.
+    fn read_remaining(&mut self, buf: &mut [u8]) -> Result<usize, HttpError> {
+        let want = buf
+            .len()
+            .min(usize::try_from(self.remaining).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(HttpError::UnexpectedEof);
+        }
+        self.remaining -= n as u64;
+        self.yielded += n as u64;
+        Ok(n)
     }
 
     fn read_crlf(&mut self) -> Result<(), HttpError> {
