@@ -50,8 +50,13 @@ fn edited(src: &[u8]) -> Vec<u8> {
 }
 
 fn patch(f: Format, src: &[u8], dst: &[u8], grouping: bool) -> Vec<u8> {
+    patch_with(f, src, dst, grouping, true)
+}
+
+fn patch_with(f: Format, src: &[u8], dst: &[u8], grouping: bool, zero_runs: bool) -> Vec<u8> {
     let controls = diff(src, dst, &DiffOptions::default()).expect("diff");
     let mut eo = EncodeOptions::default();
+    eo.zero_runs = zero_runs;
     eo.zstd_level = 3;
     eo.window_log = 16;
     eo.block_size = 4096;
@@ -121,6 +126,12 @@ fn main() {
         "v1-small-fixup",
         &apply_input(1, &small, &v1_small),
     );
+    let v1_plain = patch_with(Format::Fwdelta, &big, &big2, true, false);
+    w.put(
+        "apply_fwdelta",
+        "v1-three-streams-fixup",
+        &apply_input(1, &big, &v1_plain),
+    );
     w.put(
         "apply_fwdelta",
         "v1-grouped-fixup",
@@ -133,18 +144,24 @@ fn main() {
     );
     // Structured: 1 block, order plain, two controls (copy 16 with a delta, 4 literals;
     // then 8 more after a seek of -4), then the same with grouped adds.
-    for order in [0u8, 1] {
+    // The same again with a zero-run body (block byte bit 2, then an `rflags` byte).
+    for (order, zero_runs) in [(0u8, false), (1, false), (0, true), (1, true)] {
         let mut o = Output::new();
         o.u8(2).u8(0).u16(0).u16(small.len() as u16).bytes(&small);
-        o.u8(0).u8(0).u8(0).u8(1); // hflags, window 10, block 4096, one block
+        // hflags, window 10, block 4096 (bit 2: zero runs), one block
+        o.u8(0).u8(0).u8(if zero_runs { 4 } else { 0 }).u8(1);
         o.u8(order).u8(2);
         o.u8(0x40).u8(16).u8(4).u8(0xFC);
         o.u8(0x40).u8(8).u8(0).u8(0);
         o.bytes(&[0; 20]).bytes(&[7; 4]).bytes(b"tail");
-        let name = if order == 0 {
-            "structured-plain"
-        } else {
-            "structured-grouped"
+        if zero_runs {
+            o.u8(0);
+        }
+        let name = match (order, zero_runs) {
+            (0, false) => "structured-plain",
+            (_, false) => "structured-grouped",
+            (0, true) => "structured-zero-runs",
+            _ => "structured-grouped-zero-runs",
         };
         w.put("apply_fwdelta", name, &o.finish());
     }

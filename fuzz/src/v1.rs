@@ -4,8 +4,11 @@
 //! 76-byte checksummed header; blocks of `span, ctrl_len, add_len, order, z0, z1, z2`
 //! varints followed by three chunks of three zstd streams; controls as
 //! `add, extra, zigzag(seek - extra)` varints; add bytes in step order or grouped stably by
-//! the source byte before each position), deliberately in the most naive way, so that a
-//! disagreement with the streaming applier points at one of the two.
+//! the source byte before each position; with header flag 1 (zero runs) the add bytes are
+//! carried as varint pairs `(zeros, nonzero)` covering them, in a stream of their own, plus
+//! the bytes of the nonzero runs, so blocks are `span, ctrl_len, add_len, order, runs_len,
+//! z0, z1, z2, z3`), deliberately in the most naive way, so that a disagreement with the
+//! streaming applier points at one of the two.
 
 use std::io::Write;
 
@@ -22,7 +25,7 @@ pub const HEADER_LEN: usize = 76;
 pub struct Header {
     /// Format version (1).
     pub version: u16,
-    /// Flags (0).
+    /// Flags (0, or 1 = zero runs).
     pub flags: u16,
     /// Compression id (1 = zstd).
     pub compression: u8,
@@ -212,14 +215,20 @@ pub struct Block {
     pub add_len: u64,
     /// Add-byte order: 0 plain, 1 grouped by source context.
     pub order: u64,
+    /// Declared decoded zero-run bytes (zero-run patches only).
+    pub runs_len: u64,
     /// What the control chunk decodes to.
     pub ctrl: Vec<u8>,
-    /// What the add chunk decodes to.
+    /// What the zero-run chunk decodes to (zero-run patches only).
+    pub runs: Vec<u8>,
+    /// What the add chunk decodes to: the add bytes, or in a zero-run patch the bytes of
+    /// the nonzero runs.
     pub adds: Vec<u8>,
     /// What the extra chunk decodes to.
     pub extras: Vec<u8>,
-    /// Added to the compressed lengths in the block header (desynchronises the reader).
-    pub zlen_bump: [u64; 3],
+    /// Added to the compressed lengths in the block header (desynchronises the reader):
+    /// control, add, extra; or control, zero-run, add, extra.
+    pub zlen_bump: [u64; 4],
 }
 
 impl Block {
@@ -230,12 +239,73 @@ impl Block {
             ctrl_len: ctrl.len() as u64,
             add_len: adds.len() as u64,
             order,
+            runs_len: 0,
             ctrl,
+            runs: Vec::new(),
             adds,
             extras,
-            zlen_bump: [0; 3],
+            zlen_bump: [0; 4],
         }
     }
+
+    /// Turns the add bytes of a consistent block into zero runs and nonzero bytes: a pair
+    /// for every maximal run of zeros and the nonzero run after it (the way the encoder
+    /// splits them, though any pairs covering the bytes are valid).
+    pub fn split_zero_runs(&mut self) {
+        let (mut runs, mut literals) = (Vec::new(), Vec::new());
+        let mut i = 0;
+        while i < self.adds.len() {
+            let z = self.adds[i..].iter().take_while(|&&b| b == 0).count();
+            let n = self.adds[i + z..].iter().take_while(|&&b| b != 0).count();
+            put_varint(&mut runs, z as u64);
+            put_varint(&mut runs, n as u64);
+            literals.extend_from_slice(&self.adds[i + z..i + z + n]);
+            i += z + n;
+        }
+        self.runs_len = runs.len() as u64;
+        self.runs = runs;
+        self.adds = literals;
+    }
+}
+
+/// The add bytes a zero-run block stands for, or why it is invalid: the pairs must be
+/// whole varints, take at most `add_len + 2` bytes, and cover exactly `add_len` bytes, of
+/// which the nonzero runs are the `literals`.
+fn expand_runs(runs: &[u8], add_len: u64, literals: &[u8]) -> Result<Vec<u8>, String> {
+    if runs.len() as u64 > add_len.saturating_add(2) {
+        return Err("zero-run chunk longer than the add bytes allow".into());
+    }
+    let mut pairs = Vec::new();
+    let mut pos = 0;
+    while pos < runs.len() {
+        let (z, n1) = get_varint(&runs[pos..]).map_err(String::from)?;
+        pos += n1;
+        if pos >= runs.len() {
+            return Err("zero runs end inside a pair".into());
+        }
+        let (n, n2) = get_varint(&runs[pos..]).map_err(String::from)?;
+        pos += n2;
+        pairs.push((z, n));
+    }
+    let mut total: u128 = 0;
+    let mut nonzero: u128 = 0;
+    for &(z, n) in &pairs {
+        total += u128::from(z) + u128::from(n);
+        nonzero += u128::from(n);
+    }
+    if total != u128::from(add_len) {
+        return Err("zero runs do not cover the add bytes".into());
+    }
+    if nonzero != literals.len() as u128 {
+        return Err("add chunk length is not the nonzero runs' total".into());
+    }
+    let mut out = Vec::with_capacity(add_len as usize);
+    let mut lit = literals.iter();
+    for (z, n) in pairs {
+        out.extend(std::iter::repeat_n(0u8, z as usize));
+        out.extend(lit.by_ref().take(n as usize));
+    }
+    Ok(out)
 }
 
 /// How the zstd streams are written.
@@ -258,16 +328,23 @@ pub fn build(header: &Header, blocks: &[Block], so: StreamOpts) -> std::io::Resu
     if blocks.is_empty() {
         return Ok(out);
     }
+    let zero_runs = header.flags & 1 != 0;
+    let parts = |b: &Block| -> Vec<Vec<u8>> {
+        if zero_runs {
+            vec![
+                b.ctrl.clone(),
+                b.runs.clone(),
+                b.adds.clone(),
+                b.extras.clone(),
+            ]
+        } else {
+            vec![b.ctrl.clone(), b.adds.clone(), b.extras.clone()]
+        }
+    };
+    let nstreams = if zero_runs { 4 } else { 3 };
     let mut encoders = Vec::new();
-    for k in 0..3 {
-        let total: u64 = blocks
-            .iter()
-            .map(|b| match k {
-                0 => b.ctrl.len(),
-                1 => b.adds.len(),
-                _ => b.extras.len(),
-            } as u64)
-            .sum();
+    for k in 0..nstreams {
+        let total: u64 = blocks.iter().map(|b| parts(b)[k].len() as u64).sum();
         let mut enc = Encoder::new(Vec::new(), so.level)?;
         enc.set_parameter(CParameter::WindowLog(so.window_log))?;
         enc.set_parameter(CParameter::ChecksumFlag(so.checksum))?;
@@ -279,8 +356,8 @@ pub fn build(header: &Header, blocks: &[Block], so: StreamOpts) -> std::io::Resu
     }
     for (i, b) in blocks.iter().enumerate() {
         let last = i + 1 == blocks.len();
-        let mut chunks: [Vec<u8>; 3] = Default::default();
-        for (k, data) in [&b.ctrl, &b.adds, &b.extras].into_iter().enumerate() {
+        let mut chunks = vec![Vec::new(); nstreams];
+        for (k, data) in parts(b).iter().enumerate() {
             let Some(mut enc) = encoders[k].take() else {
                 continue;
             };
@@ -297,6 +374,9 @@ pub fn build(header: &Header, blocks: &[Block], so: StreamOpts) -> std::io::Resu
         put_varint(&mut out, b.ctrl_len);
         put_varint(&mut out, b.add_len);
         put_varint(&mut out, b.order);
+        if zero_runs {
+            put_varint(&mut out, b.runs_len);
+        }
         for (k, c) in chunks.iter().enumerate() {
             put_varint(&mut out, (c.len() as u64).saturating_add(b.zlen_bump[k]));
         }
@@ -339,7 +419,7 @@ pub fn reference_apply(
     if header.version != 1 {
         return Err("version".into());
     }
-    if header.flags != 0 || header.compression != 1 {
+    if header.flags > 1 || header.compression != 1 {
         return Err("flags or compression".into());
     }
     if header.reserved15 != 0 || header.reserved20 != 0 {
@@ -360,7 +440,7 @@ pub fn reference_apply(
     if header.src_size != src.len() as u64 || header.src_md5 != crate::md5(src) {
         return Err("wrong source".into());
     }
-    if blocks.iter().any(|b| b.zlen_bump != [0; 3]) {
+    if blocks.iter().any(|b| b.zlen_bump != [0; 4]) {
         return Err("chunk lengths desynchronised".into());
     }
     let bs = u64::from(header.block_size);
@@ -378,8 +458,16 @@ pub fn reference_apply(
         if b.ctrl_len > bs || b.add_len > b.span {
             return Err("block sizes".into());
         }
+        let adds = if header.flags & 1 != 0 {
+            if b.runs.len() as u64 != b.runs_len {
+                return Err("zero-run chunk decodes to another length than declared".into());
+            }
+            expand_runs(&b.runs, b.add_len, &b.adds)?
+        } else {
+            b.adds.clone()
+        };
         if b.ctrl.len() as u64 != b.ctrl_len
-            || b.adds.len() as u64 != b.add_len
+            || adds.len() as u64 != b.add_len
             || b.extras.len() as u64 != b.span - b.add_len
         {
             return Err("a chunk decodes to another length than declared".into());
@@ -424,7 +512,7 @@ pub fn reference_apply(
         // Delta of every add byte, in step order.
         let positions: Vec<usize> = steps.iter().flat_map(|&(s0, a, _)| s0..s0 + a).collect();
         let deltas: Vec<u8> = if b.order == 0 {
-            b.adds.clone()
+            adds.clone()
         } else {
             // The i-th add byte (in step order) is stored at its rank in a stable sort of
             // all the block's add bytes by context.
@@ -432,7 +520,7 @@ pub fn reference_apply(
             idx.sort_by_key(|&i| context(src, positions[i]));
             let mut d = vec![0u8; positions.len()];
             for (rank, &i) in idx.iter().enumerate() {
-                d[i] = b.adds[rank];
+                d[i] = adds[rank];
             }
             d
         };

@@ -7,7 +7,8 @@
 //!
 //! Existing files are kept unless `--force` is given: regenerate only to add a case or when
 //! a new format version is introduced (then keep the old files under a new name).
-//! Each case directory holds `src.bin`, `dst.bin`, `patch.fwdelta` (v1), `patch.bsdiff40`
+//! Each case directory holds `src.bin`, `dst.bin`, `patch.fwdelta` (v1 with the original
+//! three-stream body), `patch-zr.fwdelta` (v1 with `FLAG_ZERO_RUNS`), `patch.bsdiff40`
 //! (our BSDIFF40 export), `patch.raw` (the `bsdiff` crate's stream) and, when
 //! `/usr/bin/bsdiff` exists, `bsdiff43.bsdiff40` made by Debian's bsdiff 4.3.
 
@@ -101,11 +102,13 @@ fn main() {
         std::fs::create_dir_all(&dir).unwrap();
         write(&dir.join("src.bin"), &src, force);
         write(&dir.join("dst.bin"), &dst, force);
-        for (format, file) in [
-            (Format::Fwdelta, "patch.fwdelta"),
-            (Format::Bsdiff40, "patch.bsdiff40"),
-            (Format::Raw, "patch.raw"),
+        for (format, zero_runs, file) in [
+            (Format::Fwdelta, false, "patch.fwdelta"),
+            (Format::Fwdelta, true, "patch-zr.fwdelta"),
+            (Format::Bsdiff40, false, "patch.bsdiff40"),
+            (Format::Raw, false, "patch.raw"),
         ] {
+            opts.zero_runs = zero_runs;
             let mut patch = Vec::new();
             let sum = encode(format, &src, &dst, &script, &opts, &mut patch).unwrap();
             if format == Format::Fwdelta {

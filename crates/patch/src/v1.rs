@@ -20,6 +20,9 @@ pub const VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 76;
 /// Compression id of zstd, the only one in v1.
 pub const COMPRESSION_ZSTD: u8 = 1;
+/// Header flag: the add bytes of every block are split into zero runs and nonzero bytes,
+/// kept in two streams (the body then has four streams; `docs/FORMAT.md`).
+pub const FLAG_ZERO_RUNS: u16 = 1;
 
 /// The fixed header of a v1 patch.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +30,7 @@ pub const COMPRESSION_ZSTD: u8 = 1;
 pub struct V1Header {
     /// Format version (1).
     pub version: u16,
-    /// Flag bits (none defined in v1; must be 0).
+    /// Flag bits: [`FLAG_ZERO_RUNS`] or 0; other bits are refused.
     pub flags: u16,
     /// Compression id (1 = zstd).
     pub compression: u8,
@@ -123,7 +126,7 @@ impl V1Header {
             dst_size: u64_at(48),
             dst_md5: md5_at(56),
         };
-        if header.flags != 0 {
+        if header.flags & !FLAG_ZERO_RUNS != 0 {
             return Err(PatchError::Unsupported {
                 what: "header flags",
                 value: u64::from(header.flags),
@@ -155,6 +158,20 @@ impl V1Header {
             ));
         }
         Ok(header)
+    }
+
+    /// Whether the add bytes are split into zero runs and nonzero bytes.
+    pub fn zero_runs(&self) -> bool {
+        self.flags & FLAG_ZERO_RUNS != 0
+    }
+
+    /// The body's streams, in chunk order.
+    fn streams(&self) -> &'static [Stream] {
+        if self.zero_runs() {
+            &STREAMS_ZERO_RUNS
+        } else {
+            &STREAMS_PLAIN
+        }
     }
 
     fn check_limits(&self, opts: &ApplyOptions) -> Result<(), PatchError> {
@@ -340,6 +357,90 @@ impl StreamEncoder {
     }
 }
 
+/// Decodes the controls of a planned block, advancing the cursors, and gathers its add
+/// bytes (destination minus source, with the context key of each) and its extra bytes,
+/// each only when a buffer is given.
+fn gather(
+    src: &[u8],
+    dst: &[u8],
+    block: &Block,
+    cursors: &mut (i64, usize),
+    mut adds: Option<(&mut Vec<u8>, &mut Vec<u8>)>,
+    mut extras: Option<&mut Vec<u8>>,
+) {
+    let (s, d) = cursors;
+    let mut pos = 0;
+    while pos < block.ctrl.len() {
+        let mut field = || {
+            let (v, n) = varint::get(&block.ctrl[pos..]).unwrap_or((0, 1));
+            pos += n;
+            v
+        };
+        let (a, e) = (field(), field());
+        let seek = seek_from(field(), e);
+        let (a, e) = (a as usize, e as usize);
+        if a > 0 {
+            if let Some((add_buf, keys)) = adds.as_mut() {
+                let su = *s as usize;
+                add_buf.extend(
+                    dst[*d..*d + a]
+                        .iter()
+                        .zip(&src[su..su + a])
+                        .map(|(x, y)| x.wrapping_sub(*y)),
+                );
+                keys.extend((su..su + a).map(|p| context(src, p)));
+            }
+        }
+        if let Some(extra_buf) = extras.as_mut() {
+            extra_buf.extend_from_slice(&dst[*d + a..*d + a + e]);
+        }
+        *d += a + e;
+        *s = *s + a as i64 + seek;
+    }
+}
+
+/// Picks the add-byte order of a block: the context grouping is tried on blocks with
+/// enough add bytes, and kept if a quick independent compression says it is smaller.
+/// Returns the order and, for the grouped order, the regrouped bytes.
+fn choose_order(
+    add_buf: &[u8],
+    keys: &[u8],
+    opts: &EncodeOptions,
+) -> io::Result<(u64, Option<Vec<u8>>)> {
+    if opts.context_grouping && add_buf.len() >= GROUPING_MIN_ADDS {
+        let grouped = group_by_context(add_buf, keys);
+        let estimate = |data: &[u8]| zstd::bulk::compress(data, 3).map(|v| v.len());
+        if estimate(&grouped)? * 10 < estimate(add_buf)? * 9 {
+            return Ok((ADD_ORDER_BY_CONTEXT, Some(grouped)));
+        }
+    }
+    Ok((ADD_ORDER_PLAIN, None))
+}
+
+/// Splits add bytes into the zero-run stream (varint pairs: a run of zero bytes, then a
+/// run of nonzero bytes) and the nonzero bytes themselves. Every pair but the first has a
+/// nonempty zero run, and every pair but the last a nonempty nonzero run, so the pairs
+/// take at most `adds.len() + 2` bytes.
+fn split_zero_runs(adds: &[u8], runs: &mut Vec<u8>, literals: &mut Vec<u8>) {
+    let mut i = 0;
+    while i < adds.len() {
+        let zeros = adds[i..].iter().take_while(|&&b| b == 0).count();
+        i += zeros;
+        let nonzero = adds[i..].iter().take_while(|&&b| b != 0).count();
+        varint::put(runs, zeros as u64);
+        varint::put(runs, nonzero as u64);
+        literals.extend_from_slice(&adds[i..i + nonzero]);
+        i += nonzero;
+    }
+}
+
+/// A block's add bytes in their final form for a zero-run body.
+struct SplitAdds {
+    order: u64,
+    runs: Vec<u8>,
+    literals: Vec<u8>,
+}
+
 /// Writes a v1 patch for a validated, empty-merged script.
 pub(crate) fn encode<W: Write>(
     src: &[u8],
@@ -351,7 +452,7 @@ pub(crate) fn encode<W: Write>(
     let mut out = out;
     let header = V1Header {
         version: VERSION,
-        flags: 0,
+        flags: if opts.zero_runs { FLAG_ZERO_RUNS } else { 0 },
         compression: COMPRESSION_ZSTD,
         zstd_level: opts.zstd_level as i8,
         window_log: opts.window_log as u8,
@@ -384,69 +485,100 @@ pub(crate) fn encode<W: Write>(
         context: "compressing with zstd",
         source: e,
     };
-    let ctrl_total: u64 = blocks.iter().map(|b| b.ctrl.len() as u64).sum();
-    let mut encoders = [
-        Some(StreamEncoder::new(opts, ctrl_total).map_err(zerr)?),
-        Some(StreamEncoder::new(opts, summary.add_bytes).map_err(zerr)?),
-        Some(StreamEncoder::new(opts, summary.extra_bytes).map_err(zerr)?),
-    ];
-    // Walk the script again, in step with the plan, to produce add and extra bytes.
-    let (mut s, mut d) = (0i64, 0usize);
     let mut add_buf = Vec::new();
     let mut keys = Vec::new();
     let mut extra_buf = Vec::new();
-    let mut head = Vec::with_capacity(7 * varint::MAX_LEN);
+    // A zero-run body needs the sizes of its runs and nonzero bytes before compressing
+    // (zstd is told each stream's size, which sizes its tables and window), so a first pass
+    // splits the add bytes of every block. What it keeps is small next to the images: the
+    // nonzero add bytes and their run lengths.
+    let split: Vec<SplitAdds> = if header.zero_runs() {
+        let mut cursors = (0i64, 0usize);
+        let mut split = Vec::with_capacity(blocks.len());
+        for block in &blocks {
+            add_buf.clear();
+            keys.clear();
+            gather(
+                src,
+                dst,
+                block,
+                &mut cursors,
+                Some((&mut add_buf, &mut keys)),
+                None,
+            );
+            let (order, grouped) = choose_order(&add_buf, &keys, opts).map_err(zerr)?;
+            let mut b = SplitAdds {
+                order,
+                runs: Vec::new(),
+                literals: Vec::new(),
+            };
+            split_zero_runs(
+                grouped.as_deref().unwrap_or(&add_buf),
+                &mut b.runs,
+                &mut b.literals,
+            );
+            split.push(b);
+        }
+        split
+    } else {
+        Vec::new()
+    };
+    let ctrl_total: u64 = blocks.iter().map(|b| b.ctrl.len() as u64).sum();
+    let pledged: Vec<u64> = if header.zero_runs() {
+        vec![
+            ctrl_total,
+            split.iter().map(|b| b.runs.len() as u64).sum(),
+            split.iter().map(|b| b.literals.len() as u64).sum(),
+            summary.extra_bytes,
+        ]
+    } else {
+        vec![ctrl_total, summary.add_bytes, summary.extra_bytes]
+    };
+    let mut encoders = pledged
+        .iter()
+        .map(|&p| StreamEncoder::new(opts, p).map(Some))
+        .collect::<io::Result<Vec<_>>>()
+        .map_err(zerr)?;
+    let nstreams = encoders.len();
+    let mut stream_totals = vec![0u64; nstreams];
+    let mut cursors = (0i64, 0usize);
+    let mut head = Vec::with_capacity(9 * varint::MAX_LEN);
     let nblocks = blocks.len();
     for (bi, block) in blocks.iter().enumerate() {
-        add_buf.clear();
-        keys.clear();
         extra_buf.clear();
-        let mut pos = 0;
-        while pos < block.ctrl.len() {
-            let mut field = || {
-                let (v, n) = varint::get(&block.ctrl[pos..]).unwrap_or((0, 1));
-                pos += n;
-                v
-            };
-            let (a, e) = (field(), field());
-            let seek = seek_from(field(), e);
-            let (a, e) = (a as usize, e as usize);
-            if a > 0 {
-                let su = s as usize;
-                add_buf.extend(
-                    dst[d..d + a]
-                        .iter()
-                        .zip(&src[su..su + a])
-                        .map(|(x, y)| x.wrapping_sub(*y)),
-                );
-                keys.extend((su..su + a).map(|p| context(src, p)));
-            }
-            extra_buf.extend_from_slice(&dst[d + a..d + a + e]);
-            d += a + e;
-            s = s + a as i64 + seek;
-        }
-        // Try the context grouping on blocks with enough add bytes; keep it if a quick
-        // independent compression of the block says it is smaller.
-        let mut order = ADD_ORDER_PLAIN;
         let grouped;
-        let mut adds = &add_buf[..];
-        if opts.context_grouping && add_buf.len() >= GROUPING_MIN_ADDS {
-            grouped = group_by_context(&add_buf, &keys);
-            let estimate =
-                |data: &[u8]| zstd::bulk::compress(data, 3).map(|v| v.len()).map_err(zerr);
-            if estimate(&grouped)? * 10 < estimate(&add_buf)? * 9 {
-                order = ADD_ORDER_BY_CONTEXT;
-                adds = &grouped;
-                summary.grouped_blocks += 1;
-            }
+        let order;
+        let parts: Vec<&[u8]> = if let Some(b) = split.get(bi) {
+            gather(src, dst, block, &mut cursors, None, Some(&mut extra_buf));
+            order = b.order;
+            vec![&block.ctrl, &b.runs, &b.literals, &extra_buf]
+        } else {
+            add_buf.clear();
+            keys.clear();
+            gather(
+                src,
+                dst,
+                block,
+                &mut cursors,
+                Some((&mut add_buf, &mut keys)),
+                Some(&mut extra_buf),
+            );
+            (order, grouped) = choose_order(&add_buf, &keys, opts).map_err(zerr)?;
+            vec![
+                &block.ctrl,
+                grouped.as_deref().unwrap_or(&add_buf),
+                &extra_buf,
+            ]
+        };
+        if order == ADD_ORDER_BY_CONTEXT {
+            summary.grouped_blocks += 1;
         }
-        let parts = [&block.ctrl[..], adds, &extra_buf[..]];
-        let mut chunks: [Vec<u8>; 3] = Default::default();
-        for k in 0..3 {
+        let mut chunks = vec![Vec::new(); nstreams];
+        for k in 0..nstreams {
             if bi + 1 == nblocks {
                 let enc = encoders[k].take().expect("encoder used once");
                 let (bytes, total) = enc.last_chunk(parts[k]).map_err(zerr)?;
-                summary.stream_sizes[k] = total;
+                stream_totals[k] = total;
                 chunks[k] = bytes;
             } else if let Some(enc) = encoders[k].as_mut() {
                 chunks[k] = enc.chunk(parts[k]).map_err(zerr)?;
@@ -457,6 +589,9 @@ pub(crate) fn encode<W: Write>(
         varint::put(&mut head, block.ctrl.len() as u64);
         varint::put(&mut head, block.add);
         varint::put(&mut head, order);
+        if header.zero_runs() {
+            varint::put(&mut head, parts[1].len() as u64);
+        }
         for c in &chunks {
             varint::put(&mut head, c.len() as u64);
         }
@@ -468,11 +603,52 @@ pub(crate) fn encode<W: Write>(
         }
     }
     out.flush().map_err(PatchError::write)?;
+    // Reported as control, add (runs and nonzero bytes together), extra.
+    summary.stream_sizes = match stream_totals[..] {
+        [c, r, l, e] => [c, r + l, e],
+        [c, a, e] => [c, a, e],
+        _ => [0; 3],
+    };
     summary.patch_size = size;
     Ok(summary)
 }
 
-const STREAM_NAMES: [&str; 3] = ["control", "add", "extra"];
+/// One stream of the body: its name in errors and what a truncation of it is called.
+struct Stream {
+    name: &'static str,
+    chunk: &'static str,
+}
+
+const CONTROL: Stream = Stream {
+    name: "control",
+    chunk: "control chunk",
+};
+const EXTRA: Stream = Stream {
+    name: "extra",
+    chunk: "extra chunk",
+};
+/// Streams of a body without [`FLAG_ZERO_RUNS`].
+const STREAMS_PLAIN: [Stream; 3] = [
+    CONTROL,
+    Stream {
+        name: "add",
+        chunk: "add chunk",
+    },
+    EXTRA,
+];
+/// Streams of a body with [`FLAG_ZERO_RUNS`].
+const STREAMS_ZERO_RUNS: [Stream; 4] = [
+    CONTROL,
+    Stream {
+        name: "zero-run",
+        chunk: "zero-run chunk",
+    },
+    Stream {
+        name: "nonzero add",
+        chunk: "nonzero add chunk",
+    },
+    EXTRA,
+];
 
 /// Decodes the chunks of one stream into caller buffers.
 struct StreamDecoder {
@@ -500,10 +676,10 @@ impl StreamDecoder {
         zlen: u64,
         out: &mut [u8],
         inbuf: &mut [u8],
-        k: usize,
+        stream: &Stream,
     ) -> Result<(), PatchError> {
         let start = rd.pos;
-        let name = STREAM_NAMES[k];
+        let name = stream.name;
         let corrupt = |what: String| PatchError::corrupt(start, format!("{name} chunk: {what}"));
         let zerr = |e: io::Error| corrupt(format!("zstd: {e}"));
         // zstd reports an error after repeated calls that neither read nor write, so
@@ -517,7 +693,7 @@ impl StreamDecoder {
         let mut left = zlen;
         while left > 0 {
             let n = left.min(inbuf.len() as u64) as usize;
-            rd.read_exact_or(&mut inbuf[..n], STREAM_NAMES_TRUNC[k])?;
+            rd.read_exact_or(&mut inbuf[..n], stream.chunk)?;
             left -= n as u64;
             let mut input = &inbuf[..n];
             while !input.is_empty() {
@@ -577,7 +753,56 @@ impl StreamDecoder {
     }
 }
 
-const STREAM_NAMES_TRUNC: [&str; 3] = ["control chunk", "add chunk", "extra chunk"];
+/// Reads the zero-run pairs of a block and returns the number of zero add bytes. The pairs
+/// must be whole and cover exactly `add_len` bytes.
+fn zero_run_total(
+    runs: &[u8],
+    add_len: u64,
+    bad: &dyn Fn(String) -> PatchError,
+) -> Result<u64, PatchError> {
+    let (mut pos, mut zeros, mut covered) = (0usize, 0u64, 0u64);
+    while pos < runs.len() {
+        let mut pair = [0u64; 2];
+        for v in &mut pair {
+            let (value, n) = varint::get(&runs[pos..]).map_err(|e| match e {
+                varint::VarintError::Truncated => bad("zero runs end inside a pair".into()),
+                varint::VarintError::Invalid(why) => bad(format!("zero runs: {why}")),
+            })?;
+            *v = value;
+            pos += n;
+        }
+        covered = covered
+            .checked_add(pair[0])
+            .and_then(|c| c.checked_add(pair[1]))
+            .filter(|&c| c <= add_len)
+            .ok_or_else(|| bad(format!("zero runs cover more than the {add_len} add bytes")))?;
+        zeros += pair[0];
+    }
+    if covered != add_len {
+        return Err(bad(format!(
+            "zero runs cover {covered} of the {add_len} add bytes"
+        )));
+    }
+    Ok(zeros)
+}
+
+/// Rebuilds the add bytes in place: the nonzero bytes were decoded into the tail of
+/// `adds` (from offset `zeros`), and the pairs of `runs` (checked by [`zero_run_total`])
+/// say where they go. Each write lands at or before the nonzero bytes still to be read.
+fn expand_zero_runs(runs: &[u8], adds: &mut [u8], zeros: usize) {
+    let (mut pos, mut out, mut lit) = (0usize, 0usize, zeros);
+    while pos < runs.len() {
+        let (z, n1) = varint::get(&runs[pos..]).unwrap_or((0, runs.len()));
+        let (n, n2) = varint::get(&runs[pos + n1..]).unwrap_or((0, runs.len()));
+        pos += n1 + n2;
+        let (z, n) = (z as usize, n as usize);
+        adds[out..out + z].fill(0);
+        out += z;
+        adds.copy_within(lit..lit + n, out);
+        out += n;
+        lit += n;
+    }
+}
 
 /// Walks the controls of a decoded block, checking each one (varints, lengths against
 /// what the block holds, the add range against the source, cursor overflow) and calling
@@ -670,14 +895,16 @@ pub(crate) fn apply<R: Read, W: Write>(
     }
     let mut sink = Sink::new(out, header.dst_size, "output size");
     let block_size = u64::from(header.block_size);
-    let mut decoders = [
-        StreamDecoder::new(header.window_log)?,
-        StreamDecoder::new(header.window_log)?,
-        StreamDecoder::new(header.window_log)?,
-    ];
+    let streams = header.streams();
+    let zero_runs = header.zero_runs();
+    let mut decoders = streams
+        .iter()
+        .map(|_| StreamDecoder::new(header.window_log))
+        .collect::<Result<Vec<_>, _>>()?;
     let mut inbuf = vec![0u8; 32 * 1024];
     let mut tmp = vec![0u8; 32 * 1024];
     let mut ctrl = Vec::new();
+    let mut runs = Vec::new();
     let mut adds = Vec::new();
     let mut extras = Vec::new();
     let mut s: i64 = 0;
@@ -688,11 +915,15 @@ pub(crate) fn apply<R: Read, W: Write>(
         let ctrl_len = rd.read_varint("block header")?;
         let add_len = rd.read_varint("block header")?;
         let order = rd.read_varint("block header")?;
-        let zlens = [
-            rd.read_varint("block header")?,
-            rd.read_varint("block header")?,
-            rd.read_varint("block header")?,
-        ];
+        let runs_len = if zero_runs {
+            rd.read_varint("block header")?
+        } else {
+            0
+        };
+        let mut zlens = [0u64; 4];
+        for z in zlens.iter_mut().take(streams.len()) {
+            *z = rd.read_varint("block header")?;
+        }
         let bad = |what: String| PatchError::corrupt(at, format!("block {blocks}: {what}"));
         if span == 0 || span > block_size || span > sink.room() {
             return Err(bad(format!(
@@ -707,13 +938,29 @@ pub(crate) fn apply<R: Read, W: Write>(
         if add_len > span {
             return Err(bad(format!("{add_len} add bytes in a span of {span}")));
         }
-        // All three sizes are now at most the validated block size.
+        if runs_len > add_len + 2 {
+            return Err(bad(format!(
+                "{runs_len} zero-run bytes for {add_len} add bytes (at most {})",
+                add_len + 2
+            )));
+        }
+        // All sizes are now at most the validated block size (the runs two bytes more).
         ctrl.resize(ctrl_len as usize, 0);
         adds.resize(add_len as usize, 0);
         extras.resize((span - add_len) as usize, 0);
-        decoders[0].chunk(rd, zlens[0], &mut ctrl, &mut inbuf, 0)?;
-        decoders[1].chunk(rd, zlens[1], &mut adds, &mut inbuf, 1)?;
-        decoders[2].chunk(rd, zlens[2], &mut extras, &mut inbuf, 2)?;
+        decoders[0].chunk(rd, zlens[0], &mut ctrl, &mut inbuf, &streams[0])?;
+        if zero_runs {
+            runs.resize(runs_len as usize, 0);
+            decoders[1].chunk(rd, zlens[1], &mut runs, &mut inbuf, &streams[1])?;
+            let zeros = zero_run_total(&runs, add_len, &bad)?;
+            let literals = &mut adds[zeros as usize..];
+            decoders[2].chunk(rd, zlens[2], literals, &mut inbuf, &streams[2])?;
+            expand_zero_runs(&runs, &mut adds, zeros as usize);
+            decoders[3].chunk(rd, zlens[3], &mut extras, &mut inbuf, &streams[3])?;
+        } else {
+            decoders[1].chunk(rd, zlens[1], &mut adds, &mut inbuf, &streams[1])?;
+            decoders[2].chunk(rd, zlens[2], &mut extras, &mut inbuf, &streams[2])?;
+        }
         if order != ADD_ORDER_PLAIN && order != ADD_ORDER_BY_CONTEXT {
             return Err(bad(format!("unknown add order {order}")));
         }
@@ -797,7 +1044,7 @@ pub(crate) fn apply<R: Read, W: Write>(
                     rd.pos,
                     format!(
                         "the {} stream's zstd frame does not end with the last block",
-                        STREAM_NAMES[k]
+                        streams[k].name
                     ),
                 ));
             }
@@ -837,8 +1084,9 @@ pub(crate) fn body_info(patch: &[u8], header: &V1Header) -> Result<V1BodyInfo, P
     let block_size = u64::from(header.block_size);
     while covered < header.dst_size {
         let at = pos as u64;
-        let mut fields = [0u64; 7];
-        for f in &mut fields {
+        let nfields = if header.zero_runs() { 9 } else { 7 };
+        let mut fields = [0u64; 9];
+        for f in fields.iter_mut().take(nfields) {
             match varint::get(&patch[pos..]) {
                 Ok((v, n)) => {
                     *f = v;
@@ -853,7 +1101,18 @@ pub(crate) fn body_info(patch: &[u8], header: &V1Header) -> Result<V1BodyInfo, P
                 Err(varint::VarintError::Invalid(why)) => return Err(PatchError::corrupt(at, why)),
             }
         }
-        let [span, ctrl, add, order, z0, z1, z2] = fields;
+        // Chunk sizes: control, add (the zero-run and nonzero chunks together), extra.
+        let (span, ctrl, add, order) = (fields[0], fields[1], fields[2], fields[3]);
+        let (runs, zc, za, ze) = if header.zero_runs() {
+            (
+                fields[4],
+                fields[5],
+                fields[6].checked_add(fields[7]),
+                fields[8],
+            )
+        } else {
+            (0, fields[4], Some(fields[5]), fields[6])
+        };
         if order == ADD_ORDER_BY_CONTEXT {
             info.grouped_blocks += 1;
         }
@@ -862,6 +1121,7 @@ pub(crate) fn body_info(patch: &[u8], header: &V1Header) -> Result<V1BodyInfo, P
             || span > header.dst_size - covered
             || ctrl > block_size
             || add > span
+            || runs > add + 2
             || order > ADD_ORDER_BY_CONTEXT
         {
             return Err(PatchError::corrupt(
@@ -870,7 +1130,9 @@ pub(crate) fn body_info(patch: &[u8], header: &V1Header) -> Result<V1BodyInfo, P
             ));
         }
         info.block_header_bytes += pos as u64 - at;
-        let z = z0.checked_add(z1).and_then(|v| v.checked_add(z2));
+        let z = za
+            .and_then(|za| za.checked_add(zc))
+            .and_then(|v| v.checked_add(ze));
         let end = z.and_then(|z| (pos as u64).checked_add(z));
         match end {
             Some(e) if e <= patch.len() as u64 => pos = e as usize,
@@ -881,6 +1143,7 @@ pub(crate) fn body_info(patch: &[u8], header: &V1Header) -> Result<V1BodyInfo, P
                 })
             }
         }
+        let (z0, z1, z2) = (zc, za.unwrap_or(0), ze);
         covered += span;
         info.blocks += 1;
         info.raw_sizes[0] += ctrl;
@@ -897,4 +1160,110 @@ pub(crate) fn body_info(patch: &[u8], header: &V1Header) -> Result<V1BodyInfo, P
         ));
     }
     Ok(info)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn bad(what: String) -> PatchError {
+        PatchError::corrupt(0, what)
+    }
+
+    /// Splits, checks and expands `adds` as the encoder and the applier do.
+    fn split_and_expand(adds: &[u8]) -> Vec<u8> {
+        let (mut runs, mut literals) = (Vec::new(), Vec::new());
+        split_zero_runs(adds, &mut runs, &mut literals);
+        assert!(runs.len() <= adds.len() + 2, "{} run bytes", runs.len());
+        assert!(literals.iter().all(|&b| b != 0));
+        let zeros = zero_run_total(&runs, adds.len() as u64, &bad).unwrap() as usize;
+        assert_eq!(zeros + literals.len(), adds.len());
+        // The applier decodes the nonzero bytes into the tail, over stale bytes.
+        let mut out = vec![0xAA; adds.len()];
+        out[zeros..].copy_from_slice(&literals);
+        expand_zero_runs(&runs, &mut out, zeros);
+        out
+    }
+
+    #[test]
+    fn zero_runs_round_trip_edge_cases() {
+        let long_zeros = vec![0u8; 1000];
+        let mut mixed = vec![0u8; 300];
+        mixed.extend([1, 2, 3]);
+        mixed.extend([0; 200]);
+        mixed.push(9);
+        let cases: [&[u8]; 8] = [
+            &[],
+            &[0],
+            &[7],
+            &[0, 0, 5, 0],
+            &[5, 0, 0, 6, 7],
+            &[1, 0, 1, 0, 1, 0, 1],
+            &long_zeros,
+            &mixed,
+        ];
+        for adds in cases {
+            assert_eq!(split_and_expand(adds), adds);
+        }
+    }
+
+    #[test]
+    fn zero_runs_that_do_not_cover_the_adds_are_refused() {
+        let mut runs = Vec::new();
+        varint::put(&mut runs, 3);
+        varint::put(&mut runs, 2);
+        assert_eq!(zero_run_total(&runs, 5, &bad).unwrap(), 3);
+        for add_len in [4, 6, 0] {
+            let e = zero_run_total(&runs, add_len, &bad).unwrap_err();
+            assert!(matches!(e, PatchError::Corrupt { .. }), "{e:?}");
+        }
+        // A pair cut in half, and a varint cut in half.
+        let e = zero_run_total(&runs[..1], 3, &bad).unwrap_err();
+        assert!(e.to_string().contains("inside a pair"), "{e}");
+        let e = zero_run_total(&[0x80], 0, &bad).unwrap_err();
+        assert!(matches!(e, PatchError::Corrupt { .. }), "{e:?}");
+        // Sums that overflow u64 are refused, not wrapped.
+        let mut huge = Vec::new();
+        varint::put(&mut huge, u64::MAX);
+        varint::put(&mut huge, u64::MAX);
+        varint::put(&mut huge, 2);
+        varint::put(&mut huge, 0);
+        let e = zero_run_total(&huge, 1, &bad).unwrap_err();
+        assert!(matches!(e, PatchError::Corrupt { .. }), "{e:?}");
+    }
+
+    #[test]
+    fn header_accepts_the_zero_run_flag_only() {
+        let mut h = V1Header {
+            version: VERSION,
+            flags: FLAG_ZERO_RUNS,
+            compression: COMPRESSION_ZSTD,
+            zstd_level: 19,
+            window_log: 23,
+            block_size: 1 << 20,
+            src_size: 0,
+            src_md5: [0; 16],
+            dst_size: 0,
+            dst_md5: [0; 16],
+        };
+        let parsed = V1Header::parse(&h.to_bytes()).unwrap();
+        assert!(parsed.zero_runs());
+        assert_eq!(parsed.streams().len(), 4);
+        h.flags = 0;
+        assert_eq!(V1Header::parse(&h.to_bytes()).unwrap().streams().len(), 3);
+        for flags in [2, 3, 0x8000] {
+            h.flags = flags;
+            let e = V1Header::parse(&h.to_bytes()).unwrap_err();
+            assert!(matches!(e, PatchError::Unsupported { .. }), "{e:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn zero_runs_round_trip(adds in proptest::collection::vec(
+            prop_oneof![3 => Just(0u8), 1 => any::<u8>()], 0..3000)) {
+            prop_assert_eq!(split_and_expand(&adds), adds);
+        }
+    }
 }

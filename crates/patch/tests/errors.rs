@@ -292,7 +292,7 @@ fn absurd_declared_sizes_hit_limits_without_allocating() {
     );
     // Within the limit, but the block claims a span beyond the block size.
     let mut body = rewrite_header(&patch, |_| {})[..V1_HEADER_LEN].to_vec();
-    for v in [u64::MAX >> 1, 0, 0, 0, 0, 0, 0] {
+    for v in [u64::MAX >> 1, 0, 0, 0, 0, 0, 0, 0, 0] {
         let mut x = v;
         while x >= 0x80 {
             body.push(x as u8 | 0x80);

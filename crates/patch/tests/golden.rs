@@ -18,6 +18,7 @@ fn golden_patches_still_apply() {
         let dst = std::fs::read(dir.join("dst.bin")).expect("golden dst.bin");
         for (file, format) in [
             ("patch.fwdelta", Format::Fwdelta),
+            ("patch-zr.fwdelta", Format::Fwdelta),
             ("patch.bsdiff40", Format::Bsdiff40),
             ("bsdiff43.bsdiff40", Format::Bsdiff40),
             ("patch.raw", Format::Raw),
@@ -42,6 +43,12 @@ fn golden_patches_still_apply() {
                 let info = read_info(&patch, None).unwrap();
                 assert_eq!(info.src_md5, Some(md5_of(&src)));
                 assert_eq!(info.dst_md5, Some(md5_of(&dst)));
+                let zero_runs = file == "patch-zr.fwdelta";
+                assert_eq!(
+                    patch[10],
+                    u8::from(zero_runs),
+                    "{case}/{file}: header flags"
+                );
                 let body = info.v1_body.unwrap();
                 if case == "x86-calls" {
                     assert!(
@@ -53,5 +60,5 @@ fn golden_patches_still_apply() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 12);
+    assert_eq!(checked, 15);
 }

@@ -251,6 +251,7 @@ mod properties {
             block_size in proptest::sample::select(vec![4096u32, 65536]),
             level in proptest::sample::select(vec![1i32, 3, 19]),
             grouping in any::<bool>(),
+            zero_runs in any::<bool>(),
         ) {
             let mut rng = Rng(seed | 1);
             let src = firmware(&mut rng, len);
@@ -261,6 +262,7 @@ mod properties {
             enc.block_size = block_size;
             enc.zstd_level = level;
             enc.context_grouping = grouping;
+            enc.zero_runs = zero_runs;
             let mut patch = Vec::new();
             encode(Format::Fwdelta, &src, &dst, &controls, &enc, &mut patch).unwrap();
             let mut lim = ApplyOptions::default();

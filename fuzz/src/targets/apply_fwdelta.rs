@@ -101,13 +101,21 @@ pub fn control(inp: &mut Input) -> Control {
 ///
 /// Layout: `[hflags u8] [window u8] [block u8] [nblocks u8]`, then per block
 /// `[bflags u8] [ncontrols u8] [controls] [add bytes] [extra bytes]` (add and extra bytes
-/// as many as the controls use; missing input reads as zeros), then the raw
-/// window/block/size values that `hflags` asks for.
+/// as many as the controls use; missing input reads as zeros) and, in a zero-run patch,
+/// `[rflags u8]`; then the raw window/block/size values that `hflags` asks for. `block`
+/// bits 0-1 pick the block size, bit 2 a zero-run body (header flag 1); `rflags` spoils
+/// a zero-run block: bit 0 declares one more run byte, bit 1 replaces the runs with bytes
+/// from the input, bit 2 appends an empty pair (valid), bit 3 drops a nonzero byte.
 pub fn structured(inp: &mut Input, src: &[u8]) -> (Header, Vec<Block>, StreamOpts) {
     let hflags = inp.u8();
     let window_log = 10 + inp.u8() % 13;
-    let block_size = 4096u32 << (inp.u8() % 4);
+    let block_sel = inp.u8();
+    let block_size = 4096u32 << (block_sel % 4);
+    let zero_runs = block_sel & 4 != 0;
     let mut header = Header::for_source(src, window_log, block_size);
+    if zero_runs {
+        header.flags = 1;
+    }
     let mut so = StreamOpts {
         level: 1,
         window_log: u32::from(window_log),
@@ -158,8 +166,29 @@ pub fn structured(inp: &mut Input, src: &[u8]) -> (Header, Vec<Block>, StreamOpt
         if bflags & 0x20 != 0 {
             b.add_len = b.add_len.wrapping_sub(1);
         }
+        let nstreams = if zero_runs {
+            b.split_zero_runs();
+            let rflags = inp.u8();
+            if rflags & 1 != 0 {
+                b.runs_len += 1;
+            }
+            if rflags & 2 != 0 {
+                b.runs = inp.chunk().to_vec();
+                b.runs_len = b.runs.len() as u64;
+            }
+            if rflags & 4 != 0 {
+                b.runs.extend([0, 0]);
+                b.runs_len += 2;
+            }
+            if rflags & 8 != 0 {
+                b.adds.pop();
+            }
+            4
+        } else {
+            3
+        };
         if bflags & 0x80 != 0 {
-            b.zlen_bump[usize::from(inp.u8() % 3)] = 1;
+            b.zlen_bump[usize::from(inp.u8()) % nstreams] = 1;
         }
         blocks.push(b);
     }
