@@ -62,7 +62,7 @@ pub(crate) fn induce_l<C: Sym, I: Idx, const STAGE1: bool>(
     let p = ptrs[c].to_usize();
     sa[p] = l_entry(t, n - 1);
     ptrs[c] = I::from_usize(p + 1);
-    if ctx.par(n) {
+    if ctx.par_induce(n) {
         induce_l_par::<C, I, STAGE1>(t, sa, ptrs, ctx);
     } else {
         induce_l_seq::<C, I, STAGE1>(t, sa, ptrs);
@@ -76,7 +76,7 @@ pub(crate) fn induce_s<C: Sym, I: Idx, const STAGE1: bool>(
     ptrs: &mut [I],
     ctx: &Ctx,
 ) {
-    if ctx.par(t.len()) {
+    if ctx.par_induce(t.len()) {
         induce_s_par::<C, I, STAGE1>(t, sa, ptrs, ctx);
     } else {
         induce_s_seq::<C, I, STAGE1>(t, sa, ptrs);

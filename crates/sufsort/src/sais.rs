@@ -24,6 +24,11 @@ pub(crate) struct Ctx {
     pub block: usize,
     /// Below this length every phase runs sequentially.
     pub min_par: usize,
+    /// The induce passes run in parallel only with at least this many threads: their
+    /// parallel form (gather in parallel, resolve the bucket pointers in order, scatter in
+    /// parallel) moves every entry twice more, which two threads do not win back (measured
+    /// on a 2-core machine, `examples/sa_time`: 5-60 % slower than the sequential pass).
+    pub par_induce_threads: usize,
     /// Alphabets up to this size get per-chunk histograms in the parallel phases; larger
     /// ones use atomic counters.
     pub small_alphabet: usize,
@@ -36,6 +41,7 @@ impl Ctx {
             threads: rayon::current_num_threads(),
             block: 1 << 15,
             min_par: 1 << 16,
+            par_induce_threads: 3,
             small_alphabet: 1 << 12,
         }
     }
@@ -44,6 +50,12 @@ impl Ctx {
     #[inline]
     pub(crate) fn par(&self, n: usize) -> bool {
         self.threads > 1 && n >= self.min_par
+    }
+
+    /// True if the induce passes over `n` entries should run in parallel.
+    #[inline]
+    pub(crate) fn par_induce(&self, n: usize) -> bool {
+        self.threads >= self.par_induce_threads && self.par(n)
     }
 
     /// The chunk length for splitting `n` items across the threads (a few chunks per thread,

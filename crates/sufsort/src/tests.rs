@@ -18,6 +18,8 @@ fn with_ctx(text: &[u8], threads: usize, block: usize) -> (Vec<u32>, Vec<u64>) {
         threads,
         block,
         min_par: 2,
+        // Two threads exercise the parallel induce passes here too.
+        par_induce_threads: 2,
         small_alphabet,
     };
     let pool = rayon::ThreadPoolBuilder::new()
