@@ -170,6 +170,22 @@ fn info_reports_header() {
         md5_hex(&std::fs::read(&p.dst).unwrap())
     );
     assert_eq!(info["source_md5"], md5_hex(&std::fs::read(&p.src).unwrap()));
+    // The body's structure, as numbers (not a debug string).
+    assert_eq!(info["zero_runs"], true);
+    assert!(info["blocks"].as_u64().unwrap() >= 1, "{info}");
+    let raw = |s: &str| info["streams"][s]["raw"].as_u64().unwrap();
+    assert_eq!(
+        raw("add") + raw("extra"),
+        info["destination_size"].as_u64().unwrap()
+    );
+    let compressed: u64 = ["control", "add", "extra"]
+        .iter()
+        .map(|s| info["streams"][s]["compressed"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        76 + info["block_header_bytes"].as_u64().unwrap() + compressed,
+        std::fs::metadata(&patch).unwrap().len()
+    );
 }
 
 #[test]

@@ -59,9 +59,20 @@ fn info_json(info: &fwdelta_patch::PatchInfo) -> serde_json::Value {
         v["zstd_level"] = h.zstd_level.into();
         v["window_log"] = h.window_log.into();
         v["block_size"] = h.block_size.into();
+        v["zero_runs"] = h.zero_runs().into();
     }
     if let Some(body) = &info.v1_body {
-        v["body"] = format!("{body:?}").into();
+        v["blocks"] = body.blocks.into();
+        v["grouped_blocks"] = body.grouped_blocks.into();
+        v["block_header_bytes"] = body.block_header_bytes.into();
+        // Decoded and compressed bytes per stream; "add" counts the add bytes the patch
+        // stands for, and with zero runs its compressed size covers both of their chunks.
+        let stream = |k: usize| serde_json::json!({"raw": body.raw_sizes[k], "compressed": body.compressed_sizes[k]});
+        v["streams"] = serde_json::json!({
+            "control": stream(0),
+            "add": stream(1),
+            "extra": stream(2),
+        });
     }
     if let Some([ctrl, diff, extra]) = info.bsdiff40_streams {
         v["bsdiff40_streams"] = serde_json::json!({"control": ctrl, "diff": diff, "extra": extra});
