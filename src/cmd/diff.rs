@@ -107,6 +107,7 @@ pub fn build(ctx: &Context, args: &DiffArgs, progress: &Progress) -> anyhow::Res
     let diff_opts = fwdelta_diff::DiffOptions::default().threads(args.threads);
     let mut enc_opts = fwdelta_patch::EncodeOptions::default();
     enc_opts.zstd_level = args.level;
+    enc_opts.threads = args.threads.map_or(0, |n| n.get());
     if let Some(w) = args.max_window {
         enc_opts.window_log = w;
     }

@@ -83,6 +83,10 @@ pub struct EncodeOptions {
     /// to encode, and smaller. `false` writes the original three-stream body. Default:
     /// true.
     pub zero_runs: bool,
+    /// v1: threads that compress the streams at the same time (at most one per stream, so
+    /// up to 4 are used); 0 = as many as the machine has cores, 1 = one after the other.
+    /// The patch is the same for every value. Default: 0.
+    pub threads: usize,
 }
 
 impl Default for EncodeOptions {
@@ -95,11 +99,20 @@ impl Default for EncodeOptions {
             bzip2_level: 9,
             context_grouping: true,
             zero_runs: true,
+            threads: 0,
         }
     }
 }
 
 impl EncodeOptions {
+    /// The thread count [`EncodeOptions::threads`] stands for.
+    pub(crate) fn encode_threads(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        }
+    }
+
     /// Checks every field; the encoders call this first.
     pub fn validate(&self) -> Result<(), PatchError> {
         if !(1..=22).contains(&self.zstd_level) {

@@ -434,6 +434,73 @@ fn split_zero_runs(adds: &[u8], runs: &mut Vec<u8>, literals: &mut Vec<u8>) {
     }
 }
 
+/// The source and destination cursors at the start of each planned block.
+fn block_starts(blocks: &[Block]) -> Vec<(i64, usize)> {
+    let mut starts = Vec::with_capacity(blocks.len());
+    let (mut s, mut d) = (0i64, 0usize);
+    for block in blocks {
+        starts.push((s, d));
+        let mut pos = 0;
+        while pos < block.ctrl.len() {
+            let mut field = || {
+                let (v, n) = varint::get(&block.ctrl[pos..]).unwrap_or((0, 1));
+                pos += n;
+                v
+            };
+            let (a, e) = (field(), field());
+            let seek = seek_from(field(), e);
+            d += (a + e) as usize;
+            s = s + a as i64 + seek;
+        }
+    }
+    starts
+}
+
+/// One stream's compressed chunks (one per block) and its total compressed size.
+type StreamChunks = (Vec<Vec<u8>>, u64);
+
+/// The compression of one stream, to run on a thread of its own.
+type StreamJob<'a> = Box<dyn FnOnce() -> io::Result<StreamChunks> + Send + 'a>;
+
+/// Compresses one stream: `part(i, buf)` appends block `i`'s bytes to the empty `buf`.
+/// The frame is flushed at every block end and finished with the last block.
+fn compress_stream(
+    opts: &EncodeOptions,
+    pledged: u64,
+    nblocks: usize,
+    mut part: impl FnMut(usize, &mut Vec<u8>) -> io::Result<()>,
+) -> io::Result<StreamChunks> {
+    let mut enc = StreamEncoder::new(opts, pledged)?;
+    let mut buf = Vec::new();
+    let mut chunks = Vec::with_capacity(nblocks);
+    for i in 0..nblocks {
+        buf.clear();
+        part(i, &mut buf)?;
+        if i + 1 == nblocks {
+            let (bytes, total) = enc.last_chunk(&buf)?;
+            chunks.push(bytes);
+            return Ok((chunks, total));
+        }
+        chunks.push(enc.chunk(&buf)?);
+    }
+    Ok((chunks, 0))
+}
+
+/// Runs the stream jobs, each on a thread of its own when `threads > 1`, and returns their
+/// results in job order. A panic in a job is propagated.
+fn run_jobs(jobs: Vec<StreamJob<'_>>, threads: usize) -> Vec<io::Result<StreamChunks>> {
+    if threads <= 1 {
+        return jobs.into_iter().map(|job| job()).collect();
+    }
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs.into_iter().map(|job| scope.spawn(job)).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+            .collect()
+    })
+}
+
 /// A block's add bytes in their final form for a zero-run body.
 struct SplitAdds {
     order: u64,
@@ -487,7 +554,6 @@ pub(crate) fn encode<W: Write>(
     };
     let mut add_buf = Vec::new();
     let mut keys = Vec::new();
-    let mut extra_buf = Vec::new();
     // A zero-run body needs the sizes of its runs and nonzero bytes before compressing
     // (zstd is told each stream's size, which sizes its tables and window), so a first pass
     // splits the add bytes of every block. What it keeps is small next to the images: the
@@ -524,65 +590,87 @@ pub(crate) fn encode<W: Write>(
         Vec::new()
     };
     let ctrl_total: u64 = blocks.iter().map(|b| b.ctrl.len() as u64).sum();
-    let pledged: Vec<u64> = if header.zero_runs() {
-        vec![
-            ctrl_total,
-            split.iter().map(|b| b.runs.len() as u64).sum(),
-            split.iter().map(|b| b.literals.len() as u64).sum(),
-            summary.extra_bytes,
-        ]
-    } else {
-        vec![ctrl_total, summary.add_bytes, summary.extra_bytes]
-    };
-    let mut encoders = pledged
-        .iter()
-        .map(|&p| StreamEncoder::new(opts, p).map(Some))
-        .collect::<io::Result<Vec<_>>>()
-        .map_err(zerr)?;
-    let nstreams = encoders.len();
-    let mut stream_totals = vec![0u64; nstreams];
-    let mut cursors = (0i64, 0usize);
-    let mut head = Vec::with_capacity(9 * varint::MAX_LEN);
+    let starts = block_starts(&blocks);
+    // Each stream is compressed on its own, in parallel when allowed: a stream's chunks depend
+    // only on its own bytes, so the patch is the same whatever the thread count.
     let nblocks = blocks.len();
-    for (bi, block) in blocks.iter().enumerate() {
-        extra_buf.clear();
-        let grouped;
-        let order;
-        let parts: Vec<&[u8]> = if let Some(b) = split.get(bi) {
-            gather(src, dst, block, &mut cursors, None, Some(&mut extra_buf));
-            order = b.order;
-            vec![&block.ctrl, &b.runs, &b.literals, &extra_buf]
-        } else {
-            add_buf.clear();
-            keys.clear();
-            gather(
-                src,
-                dst,
-                block,
-                &mut cursors,
-                Some((&mut add_buf, &mut keys)),
-                Some(&mut extra_buf),
-            );
-            (order, grouped) = choose_order(&add_buf, &keys, opts).map_err(zerr)?;
-            vec![
-                &block.ctrl,
-                grouped.as_deref().unwrap_or(&add_buf),
-                &extra_buf,
-            ]
+    let mut orders = vec![ADD_ORDER_PLAIN; nblocks];
+    let results = {
+        let (blocks, starts, split) = (&blocks, &starts, &split);
+        let extras = move |i: usize, buf: &mut Vec<u8>| -> io::Result<()> {
+            let mut cursors = starts[i];
+            gather(src, dst, &blocks[i], &mut cursors, None, Some(buf));
+            Ok(())
         };
+        let mut jobs: Vec<StreamJob<'_>> = Vec::with_capacity(4);
+        jobs.push(Box::new(move || {
+            compress_stream(opts, ctrl_total, nblocks, |i, buf| {
+                buf.extend_from_slice(&blocks[i].ctrl);
+                Ok(())
+            })
+        }));
+        if header.zero_runs() {
+            let runs_total = split.iter().map(|b| b.runs.len() as u64).sum();
+            let literals_total = split.iter().map(|b| b.literals.len() as u64).sum();
+            jobs.push(Box::new(move || {
+                compress_stream(opts, runs_total, nblocks, |i, buf| {
+                    buf.extend_from_slice(&split[i].runs);
+                    Ok(())
+                })
+            }));
+            jobs.push(Box::new(move || {
+                compress_stream(opts, literals_total, nblocks, |i, buf| {
+                    buf.extend_from_slice(&split[i].literals);
+                    Ok(())
+                })
+            }));
+        } else {
+            let orders = &mut orders;
+            let add_total = summary.add_bytes;
+            jobs.push(Box::new(move || {
+                let (mut add_buf, mut keys) = (Vec::new(), Vec::new());
+                compress_stream(opts, add_total, nblocks, |i, buf| {
+                    add_buf.clear();
+                    keys.clear();
+                    let mut cursors = starts[i];
+                    gather(
+                        src,
+                        dst,
+                        &blocks[i],
+                        &mut cursors,
+                        Some((&mut add_buf, &mut keys)),
+                        None,
+                    );
+                    let (order, grouped) = choose_order(&add_buf, &keys, opts)?;
+                    orders[i] = order;
+                    buf.extend_from_slice(grouped.as_deref().unwrap_or(&add_buf));
+                    Ok(())
+                })
+            }));
+        }
+        let extra_total = summary.extra_bytes;
+        jobs.push(Box::new(move || {
+            compress_stream(opts, extra_total, nblocks, extras)
+        }));
+        run_jobs(jobs, opts.encode_threads())
+    };
+    let mut streams = Vec::with_capacity(results.len());
+    let mut stream_totals = Vec::with_capacity(results.len());
+    for r in results {
+        let (chunks, total) = r.map_err(zerr)?;
+        streams.push(chunks);
+        stream_totals.push(total);
+    }
+    if header.zero_runs() {
+        for (o, b) in orders.iter_mut().zip(&split) {
+            *o = b.order;
+        }
+    }
+    let mut head = Vec::with_capacity(9 * varint::MAX_LEN);
+    for (bi, block) in blocks.iter().enumerate() {
+        let order = orders[bi];
         if order == ADD_ORDER_BY_CONTEXT {
             summary.grouped_blocks += 1;
-        }
-        let mut chunks = vec![Vec::new(); nstreams];
-        for k in 0..nstreams {
-            if bi + 1 == nblocks {
-                let enc = encoders[k].take().expect("encoder used once");
-                let (bytes, total) = enc.last_chunk(parts[k]).map_err(zerr)?;
-                stream_totals[k] = total;
-                chunks[k] = bytes;
-            } else if let Some(enc) = encoders[k].as_mut() {
-                chunks[k] = enc.chunk(parts[k]).map_err(zerr)?;
-            }
         }
         head.clear();
         varint::put(&mut head, block.span);
@@ -590,16 +678,16 @@ pub(crate) fn encode<W: Write>(
         varint::put(&mut head, block.add);
         varint::put(&mut head, order);
         if header.zero_runs() {
-            varint::put(&mut head, parts[1].len() as u64);
+            varint::put(&mut head, split[bi].runs.len() as u64);
         }
-        for c in &chunks {
-            varint::put(&mut head, c.len() as u64);
+        for s in &streams {
+            varint::put(&mut head, s[bi].len() as u64);
         }
         out.write_all(&head).map_err(PatchError::write)?;
         size += head.len() as u64;
-        for c in &chunks {
-            out.write_all(c).map_err(PatchError::write)?;
-            size += c.len() as u64;
+        for s in &streams {
+            out.write_all(&s[bi]).map_err(PatchError::write)?;
+            size += s[bi].len() as u64;
         }
     }
     out.flush().map_err(PatchError::write)?;

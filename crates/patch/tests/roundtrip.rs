@@ -204,6 +204,40 @@ fn deterministic_output() {
     }
 }
 
+/// The v1 streams are compressed on up to four threads; the patch must not depend on how
+/// many (several blocks, both body layouts, with and without context grouping).
+#[test]
+fn v1_patch_is_the_same_for_every_encoder_thread_count() {
+    let mut rng = Rng(7);
+    let src = firmware(&mut rng, 200_000);
+    let dst = edit(&mut rng, &src);
+    let controls = naive_controls(&src, &dst);
+    for (zero_runs, grouping) in [(true, true), (true, false), (false, true), (false, false)] {
+        let patch_with = |threads: usize| {
+            let mut enc = EncodeOptions::default();
+            enc.block_size = 16 * 1024;
+            enc.zstd_level = 3;
+            enc.zero_runs = zero_runs;
+            enc.context_grouping = grouping;
+            enc.threads = threads;
+            let mut patch = Vec::new();
+            let sum = encode(Format::Fwdelta, &src, &dst, &controls, &enc, &mut patch).unwrap();
+            assert!(sum.blocks > 4, "several blocks");
+            patch
+        };
+        let one = patch_with(1);
+        for threads in [0, 2, 3, 4, 16] {
+            assert!(
+                patch_with(threads) == one,
+                "zero runs {zero_runs}, grouping {grouping}: {threads} threads differ from 1"
+            );
+        }
+        let mut out = Vec::new();
+        apply_slice(&src, &one, &mut out, &ApplyOptions::default()).unwrap();
+        assert_eq!(out, dst);
+    }
+}
+
 /// Regression: zstd fails after 16 calls that neither read nor write; a long run of
 /// blocks whose extra (or add) chunk is empty used to trigger it (found on the grpcio pair
 /// with 256 KiB blocks).
