@@ -10,6 +10,9 @@
 //! - bits 3-4: v1 block size 4096 << n; bit 5: context grouping; bit 6: long-distance
 //!   matching; bit 7: diff block size 4096 (seams every 4 KiB) instead of 1 MiB.
 //!
+//! `level`: zstd level `level % 3 + 1`, window log `10 + (level >> 4) % 13`; bit 2: the
+//! three-stream v1 body (no zero runs); bit 3: v1 streams compressed on 2 threads.
+//!
 //! Checks: `apply_slice` rebuilds the destination; `verify` matches with the destination's
 //! MD5 and size and reports a size mismatch against a wrong expectation; `read_info`
 //! reports the sizes; a v1 patch refuses a wrong source before writing anything.
@@ -73,6 +76,10 @@ pub fn run(data: &[u8]) {
     eo.context_grouping = opts & 0x20 != 0;
     eo.long_distance = opts & 0x40 != 0;
     eo.bzip2_level = 1;
+    // `level` bit 2: the three-stream v1 body instead of zero runs; bit 3: streams
+    // compressed on 2 threads (the patch must equal the one-thread patch).
+    eo.zero_runs = level & 4 == 0;
+    eo.threads = if level & 8 != 0 { 2 } else { 1 };
     let formats: &[Format] = match opts & 3 {
         0 => &[Format::Fwdelta],
         1 => &[Format::Bsdiff40],
@@ -96,6 +103,16 @@ pub fn check_cycle(f: Format, src: &[u8], dst: &[u8], controls: &[Control], eo: 
     };
     assert_eq!(summary.patch_size, patch.len() as u64);
     assert_eq!(summary.add_bytes + summary.extra_bytes, dst.len() as u64);
+    if f == Format::Fwdelta && eo.threads != 1 {
+        let mut one = eo.clone();
+        one.threads = 1;
+        let mut again = Vec::new();
+        encode(f, src, dst, controls, &one, &mut again).expect("encode on one thread");
+        assert!(
+            again == patch,
+            "the v1 patch depends on the encoder's thread count"
+        );
+    }
 
     let mut ao = ApplyOptions::default();
     ao.format = Some(f);

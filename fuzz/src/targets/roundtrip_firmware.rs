@@ -5,7 +5,8 @@
 //! Input: `[opts u8] [generator bytes]`. `opts` bits 0-1: format (v1, BSDIFF40, raw, all);
 //! bit 2: also diff with 2 threads, and through a reused [`SourceIndex`], and require the
 //! same script; bits 3-4: diff block size 4096 << n (seams inside the images); bit 5: v1
-//! context grouping.
+//! context grouping; bit 6: the three-stream v1 body (no zero runs). Bit 2 also compresses
+//! the v1 streams on 2 threads.
 //!
 //! Checks: those of [`roundtrip::check_cycle`](super::roundtrip::check_cycle) (exact
 //! rebuild, verify, read_info, wrong source refused), and a thread-count-independent script.
@@ -55,6 +56,10 @@ pub fn run(data: &[u8]) {
     eo.block_size = 16 << 10;
     eo.context_grouping = opts & 0x20 != 0;
     eo.bzip2_level = 1;
+    // Bit 6: the three-stream v1 body; bit 2 (the threads check above) also compresses the
+    // v1 streams on 2 threads, which `check_cycle` compares with one thread.
+    eo.zero_runs = opts & 0x40 == 0;
+    eo.threads = if opts & 4 != 0 { 2 } else { 1 };
     let formats: &[Format] = match opts & 3 {
         0 => &[Format::Fwdelta],
         1 => &[Format::Bsdiff40],
