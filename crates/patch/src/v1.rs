@@ -435,23 +435,12 @@ fn split_zero_runs(adds: &[u8], runs: &mut Vec<u8>, literals: &mut Vec<u8>) {
 }
 
 /// The source and destination cursors at the start of each planned block.
-fn block_starts(blocks: &[Block]) -> Vec<(i64, usize)> {
+fn block_starts(src: &[u8], dst: &[u8], blocks: &[Block]) -> Vec<(i64, usize)> {
+    let mut cursors = (0i64, 0usize);
     let mut starts = Vec::with_capacity(blocks.len());
-    let (mut s, mut d) = (0i64, 0usize);
     for block in blocks {
-        starts.push((s, d));
-        let mut pos = 0;
-        while pos < block.ctrl.len() {
-            let mut field = || {
-                let (v, n) = varint::get(&block.ctrl[pos..]).unwrap_or((0, 1));
-                pos += n;
-                v
-            };
-            let (a, e) = (field(), field());
-            let seek = seek_from(field(), e);
-            d += (a + e) as usize;
-            s = s + a as i64 + seek;
-        }
+        starts.push(cursors);
+        gather(src, dst, block, &mut cursors, None, None);
     }
     starts
 }
@@ -590,7 +579,7 @@ pub(crate) fn encode<W: Write>(
         Vec::new()
     };
     let ctrl_total: u64 = blocks.iter().map(|b| b.ctrl.len() as u64).sum();
-    let starts = block_starts(&blocks);
+    let starts = block_starts(src, dst, &blocks);
     // Each stream is compressed on its own, in parallel when allowed: a stream's chunks depend
     // only on its own bytes, so the patch is the same whatever the thread count.
     let nblocks = blocks.len();
