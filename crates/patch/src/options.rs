@@ -79,9 +79,9 @@ pub struct EncodeOptions {
     pub context_grouping: bool,
     /// v1: split the add bytes into runs of zero bytes and the nonzero bytes, compressed
     /// as two streams (header flag `FLAG_ZERO_RUNS`, `docs/FORMAT.md`). Most add bytes of
-    /// a good match are zero, so this spares zstd most of its input: several times faster
-    /// to encode, and smaller. `false` writes the original three-stream body. Default:
-    /// true.
+    /// a good match are zero, so this spares zstd most of its input: faster to encode and
+    /// mostly smaller (figures and the command that measured them: `docs/FORMAT.md`).
+    /// `false` writes the original three-stream body. Default: true.
     pub zero_runs: bool,
     /// v1: threads that compress the streams at the same time (at most one per stream, so
     /// up to 4 are used); 0 = as many as the machine has cores, 1 = one after the other.

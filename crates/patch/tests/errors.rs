@@ -595,3 +595,53 @@ fn failing_reader_is_an_io_error_and_verify_reader_works() {
     assert!(v.matches());
     assert_eq!(v.patch_size, patch.len() as u64);
 }
+
+/// The zero-run fields of a v1 block header: a declared zero-run length above the
+/// `add_len + 2` bound, or one that does not match what the chunk decodes to, is refused
+/// as corrupt before or while decoding the block, and nothing is written.
+#[test]
+fn zero_run_length_that_disagrees_with_the_block_is_refused() {
+    fn get(b: &[u8]) -> (u64, usize) {
+        let (mut v, mut i) = (0u64, 0);
+        loop {
+            v |= u64::from(b[i] & 0x7f) << (7 * i);
+            i += 1;
+            if b[i - 1] < 0x80 {
+                return (v, i);
+            }
+        }
+    }
+    fn put(out: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            out.push(v as u8 | 0x80);
+            v >>= 7;
+        }
+        out.push(v as u8);
+    }
+    let (src, _, patch) = patch_of(Format::Fwdelta);
+    assert_eq!(patch[10], 1, "the default encoder writes zero runs");
+    // The first block header: span, ctrl_len, add_len, order, runs_len, four chunk lengths.
+    let mut fields = Vec::new();
+    let mut pos = V1_HEADER_LEN;
+    for _ in 0..9 {
+        let (v, n) = get(&patch[pos..]);
+        fields.push(v);
+        pos += n;
+    }
+    let (add_len, runs_len) = (fields[2], fields[4]);
+    assert!(runs_len > 0, "the test case has add bytes");
+    for bad_runs in [add_len + 3, runs_len - 1, runs_len + 1] {
+        let mut bad = patch[..V1_HEADER_LEN].to_vec();
+        for (i, &f) in fields.iter().enumerate() {
+            put(&mut bad, if i == 4 { bad_runs } else { f });
+        }
+        bad.extend_from_slice(&patch[pos..]);
+        let mut out = Vec::new();
+        let r = apply_slice(&src, &bad, &mut out, &ApplyOptions::default());
+        assert!(
+            matches!(r, Err(PatchError::Corrupt { .. })),
+            "{bad_runs}: {r:?}"
+        );
+        assert!(out.is_empty(), "{bad_runs}: wrote {} bytes", out.len());
+    }
+}
