@@ -80,6 +80,12 @@ pub fn run(data: &[u8]) {
     // compressed on 2 threads (the patch must equal the one-thread patch).
     eo.zero_runs = level & 4 == 0;
     eo.threads = if level & 8 != 0 { 2 } else { 1 };
+    check_formats(opts, &src, &dst, &controls, &eo);
+}
+
+/// Runs [`check_cycle`] in the formats that `opts` bits 0-1 choose: v1, BSDIFF40, raw, or
+/// all three.
+pub fn check_formats(opts: u8, src: &[u8], dst: &[u8], controls: &[Control], eo: &EncodeOptions) {
     let formats: &[Format] = match opts & 3 {
         0 => &[Format::Fwdelta],
         1 => &[Format::Bsdiff40],
@@ -87,7 +93,7 @@ pub fn run(data: &[u8]) {
         _ => &[Format::Fwdelta, Format::Bsdiff40, Format::Raw],
     };
     for &f in formats {
-        check_cycle(f, &src, &dst, &controls, &eo);
+        check_cycle(f, src, dst, controls, eo);
     }
 }
 

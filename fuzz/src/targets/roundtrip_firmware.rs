@@ -14,9 +14,9 @@
 use std::num::NonZeroUsize;
 
 use fwdelta_diff::{diff, DiffOptions, SourceIndex};
-use fwdelta_patch::{validate_controls, EncodeOptions, Format};
+use fwdelta_patch::{validate_controls, EncodeOptions};
 
-use super::roundtrip::check_cycle;
+use super::roundtrip::check_formats;
 use crate::firmware::generate;
 use crate::input::Input;
 
@@ -60,13 +60,5 @@ pub fn run(data: &[u8]) {
     // v1 streams on 2 threads, which `check_cycle` compares with one thread.
     eo.zero_runs = opts & 0x40 == 0;
     eo.threads = if opts & 4 != 0 { 2 } else { 1 };
-    let formats: &[Format] = match opts & 3 {
-        0 => &[Format::Fwdelta],
-        1 => &[Format::Bsdiff40],
-        2 => &[Format::Raw],
-        _ => &[Format::Fwdelta, Format::Bsdiff40, Format::Raw],
-    };
-    for &f in formats {
-        check_cycle(f, &pair.src, &pair.dst, &controls, &eo);
-    }
+    check_formats(opts, &pair.src, &pair.dst, &controls, &eo);
 }
