@@ -116,16 +116,34 @@ pub fn build(ctx: &Context, args: &DiffArgs, progress: &Progress) -> anyhow::Res
         .map_err(|e| crate::exit::BadInput(format!("invalid compression options: {e}")))?;
 
     let t = Instant::now();
-    let controls = fwdelta_diff::diff_with_progress(&src, &dst, &diff_opts, progress)
-        .context("diff failed")?;
+    let run_diff = || {
+        fwdelta_diff::diff_with_progress(&src, &dst, &diff_opts, progress).context("diff failed")
+    };
+    // Both images are hashed once, for the patch header and the record. Unless the user asked
+    // for one thread, that happens on a thread of its own while the diff runs: the suffix
+    // sort leaves a core idle for part of its time.
+    let (controls, digests) = if enc_opts.threads == 1 {
+        (run_diff()?, fwdelta_patch::Digests::of(&src, &dst, 1))
+    } else {
+        std::thread::scope(|s| {
+            let hashing = s.spawn(|| fwdelta_patch::Digests::of(&src, &dst, 1));
+            let controls = run_diff();
+            let digests = hashing
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p));
+            controls.map(|c| (c, digests))
+        })?
+    };
     timings.insert("diff".to_string(), t.elapsed().as_secs_f64());
 
     let t = Instant::now();
     progress.stage("encode", 0);
     let mut out = AtomicOutput::create(&args.output)?;
     let format = args.format.to_patch();
-    fwdelta_patch::encode(format, &src, &dst, &controls, &enc_opts, &mut out)
-        .with_context(|| format!("cannot write patch {}", args.output.display()))?;
+    fwdelta_patch::encode_with_digests(
+        format, &src, &dst, &digests, &controls, &enc_opts, &mut out,
+    )
+    .with_context(|| format!("cannot write patch {}", args.output.display()))?;
     out.flush()
         .with_context(|| format!("cannot write patch {}", args.output.display()))?;
     timings.insert("encode".to_string(), t.elapsed().as_secs_f64());
@@ -134,7 +152,7 @@ pub fn build(ctx: &Context, args: &DiffArgs, progress: &Progress) -> anyhow::Res
     let patch_bytes = std::fs::read(out.temp_path())
         .with_context(|| format!("cannot re-read patch {}", args.output.display()))?;
     let patch_facts = facts(Some(&args.output), &patch_bytes);
-    let dst_facts = facts(Some(&args.dest), &dst);
+    let dst_facts = hashed_facts(&args.dest, &dst, &digests.dst_md5);
 
     let verification = if args.no_verify {
         Verification {
@@ -187,7 +205,7 @@ pub fn build(ctx: &Context, args: &DiffArgs, progress: &Progress) -> anyhow::Res
             version: env!("CARGO_PKG_VERSION").into(),
         },
         created_utc: now_utc(),
-        source: facts(Some(&args.src), &src),
+        source: hashed_facts(&args.src, &src, &digests.src_md5),
         destination: dst_facts,
         ota: OtaFacts {
             type_: 1,
@@ -213,6 +231,15 @@ pub fn build(ctx: &Context, args: &DiffArgs, progress: &Progress) -> anyhow::Res
         write_record(report, &record)?;
     }
     Ok(Built { record })
+}
+
+/// The facts of an input image whose MD5 is already known.
+fn hashed_facts(path: &Path, bytes: &[u8], md5: &[u8; 16]) -> fwdelta_record::FileFacts {
+    fwdelta_record::FileFacts {
+        path: Some(path.display().to_string()),
+        size: bytes.len() as u64,
+        md5: fwdelta_patch::md5_hex(md5),
+    }
 }
 
 /// The record's name for a format.

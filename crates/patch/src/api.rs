@@ -7,7 +7,7 @@ use crate::sink::CountingReader;
 use crate::v1::{V1BodyInfo, V1Header};
 use crate::{bsdiff40, raw, v1};
 use crate::{
-    ApplyOptions, ApplySummary, Control, EncodeOptions, EncodeSummary, Format, PatchError,
+    ApplyOptions, ApplySummary, Control, Digests, EncodeOptions, EncodeSummary, Format, PatchError,
 };
 
 /// Encodes the edit script `controls` for `(src, dst)` as a patch in `format`, written to
@@ -26,9 +26,49 @@ pub fn encode<W: Write>(
 ) -> Result<EncodeSummary, PatchError> {
     opts.validate()?;
     validate_controls(src.len() as u64, dst.len() as u64, controls)?;
+    let digests = match format {
+        Format::Fwdelta => Some(Digests::of(src, dst, opts.threads)),
+        _ => None,
+    };
+    encode_checked(format, src, dst, digests, controls, opts, out)
+}
+
+/// As [`encode`], with the images' MD5s already known: the v1 header records `digests`
+/// instead of hashing the images again (the other formats do not use them).
+///
+/// The caller vouches that `digests` are the MD5s of `src` and `dst`: a wrong source MD5
+/// makes every applier refuse the patch, and a wrong destination MD5 makes every apply
+/// report a mismatch, so a patch encoded with wrong digests never verifies.
+pub fn encode_with_digests<W: Write>(
+    format: Format,
+    src: &[u8],
+    dst: &[u8],
+    digests: &Digests,
+    controls: &[Control],
+    opts: &EncodeOptions,
+    out: W,
+) -> Result<EncodeSummary, PatchError> {
+    opts.validate()?;
+    validate_controls(src.len() as u64, dst.len() as u64, controls)?;
+    encode_checked(format, src, dst, Some(*digests), controls, opts, out)
+}
+
+/// The encoders, once the options and the script are checked. `digests` is `Some` for v1.
+fn encode_checked<W: Write>(
+    format: Format,
+    src: &[u8],
+    dst: &[u8],
+    digests: Option<Digests>,
+    controls: &[Control],
+    opts: &EncodeOptions,
+    out: W,
+) -> Result<EncodeSummary, PatchError> {
     let controls = merge_empty(controls);
     match format {
-        Format::Fwdelta => v1::encode(src, dst, &controls, opts, out),
+        Format::Fwdelta => {
+            let digests = digests.unwrap_or_else(|| Digests::of(src, dst, opts.threads));
+            v1::encode(src, dst, &digests, &controls, opts, out)
+        }
         Format::Bsdiff40 => bsdiff40::encode(src, dst, &controls, opts.bzip2_level, out),
         Format::Raw => raw::encode(src, dst, &controls, out),
     }

@@ -9,6 +9,41 @@ pub fn md5_of(data: &[u8]) -> [u8; 16] {
     Md5::digest(data).into()
 }
 
+/// The MD5s of a source and a destination image, as the v1 header records them.
+///
+/// [`encode_with_digests`](crate::encode_with_digests) takes them from a caller that has
+/// already hashed the images (to report them, or while the diff was running), so that the
+/// encoder does not hash each image a second time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Digests {
+    /// MD5 of the source image.
+    pub src_md5: [u8; 16],
+    /// MD5 of the destination image.
+    pub dst_md5: [u8; 16],
+}
+
+impl Digests {
+    /// Hashes both images; on two threads at once when `threads` is not 1 (0 = as many as
+    /// the machine has cores, as in [`EncodeOptions::threads`](crate::EncodeOptions)).
+    pub fn of(src: &[u8], dst: &[u8], threads: usize) -> Digests {
+        if threads == 1 {
+            return Digests {
+                src_md5: md5_of(src),
+                dst_md5: md5_of(dst),
+            };
+        }
+        std::thread::scope(|s| {
+            let d = s.spawn(|| md5_of(dst));
+            let src_md5 = md5_of(src);
+            Digests {
+                src_md5,
+                // A panic in the hasher is a bug; re-raise it here rather than hide it.
+                dst_md5: d.join().unwrap_or_else(|p| std::panic::resume_unwind(p)),
+            }
+        })
+    }
+}
+
 /// Lower-case hexadecimal form of a digest (32 characters for an MD5).
 pub fn md5_hex(digest: &[u8; 16]) -> String {
     const HEX: &[u8; 16] = b"0123456789abcdef";

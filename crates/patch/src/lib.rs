@@ -54,13 +54,13 @@ mod v1;
 mod varint;
 
 pub use api::{
-    apply, apply_slice, detect_format, encode, read_info, verify, verify_reader, Expected,
-    Mismatch, PatchInfo, Verification,
+    apply, apply_slice, detect_format, encode, encode_with_digests, read_info, verify,
+    verify_reader, Expected, Mismatch, PatchInfo, Verification,
 };
 pub use bsdiff40::import_bsdiff40;
 pub use controls::validate_controls;
 pub use error::PatchError;
-pub use hash::{md5_hex, md5_of, parse_md5_hex, Md5Writer};
+pub use hash::{md5_hex, md5_of, parse_md5_hex, Digests, Md5Writer};
 pub use options::{
     ApplyOptions, ApplySummary, EncodeOptions, EncodeSummary, Format, MAX_BLOCK_SIZE,
     MAX_WINDOW_LOG, MIN_BLOCK_SIZE, MIN_WINDOW_LOG,

@@ -6,7 +6,7 @@ use zstd::stream::raw::{DParameter, Decoder, Operation};
 use zstd::zstd_safe::CParameter;
 
 use crate::crc32::crc32;
-use crate::hash::md5_of;
+use crate::hash::{md5_of, Digests};
 use crate::sink::{add_source, CountingReader, Sink};
 use crate::varint;
 use crate::{ApplyOptions, Control, EncodeOptions, EncodeSummary, Format, PatchError};
@@ -501,6 +501,7 @@ struct SplitAdds {
 pub(crate) fn encode<W: Write>(
     src: &[u8],
     dst: &[u8],
+    digests: &Digests,
     controls: &[Control],
     opts: &EncodeOptions,
     out: W,
@@ -514,9 +515,9 @@ pub(crate) fn encode<W: Write>(
         window_log: opts.window_log as u8,
         block_size: opts.block_size,
         src_size: src.len() as u64,
-        src_md5: md5_of(src),
+        src_md5: digests.src_md5,
         dst_size: dst.len() as u64,
-        dst_md5: md5_of(dst),
+        dst_md5: digests.dst_md5,
     };
     out.write_all(&header.to_bytes())
         .map_err(PatchError::write)?;

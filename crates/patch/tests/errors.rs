@@ -7,8 +7,9 @@ use std::io::{self, Write};
 
 use common::{edit, firmware, naive_controls, Rng};
 use fwdelta_patch::{
-    apply, apply_slice, encode, md5_of, read_info, verify, ApplyOptions, Control, EncodeOptions,
-    Expected, Format, Mismatch, PatchError, V1Header, V1_HEADER_LEN,
+    apply, apply_slice, encode, encode_with_digests, md5_of, read_info, verify, ApplyOptions,
+    Control, Digests, EncodeOptions, Expected, Format, Mismatch, PatchError, V1Header,
+    V1_HEADER_LEN,
 };
 use proptest::prelude::*;
 
@@ -181,6 +182,86 @@ fn dest_mismatch_is_reported() {
         Some(Mismatch::Size { expected: 1, .. })
     ));
     assert_eq!(v.actual_md5, md5_of(&dst));
+}
+
+#[test]
+fn known_digests_give_the_same_patch_and_wrong_ones_never_verify() {
+    let (src, dst, controls) = small_case();
+    for threads in [0, 1, 2] {
+        let d = Digests::of(&src, &dst, threads);
+        assert_eq!(d.src_md5, md5_of(&src));
+        assert_eq!(d.dst_md5, md5_of(&dst));
+    }
+    let digests = Digests::of(&src, &dst, 1);
+    for format in [Format::Fwdelta, Format::Bsdiff40, Format::Raw] {
+        let mut hashed = Vec::new();
+        encode(format, &src, &dst, &controls, &enc_opts(), &mut hashed).unwrap();
+        let mut known = Vec::new();
+        encode_with_digests(
+            format,
+            &src,
+            &dst,
+            &digests,
+            &controls,
+            &enc_opts(),
+            &mut known,
+        )
+        .unwrap();
+        assert_eq!(hashed, known, "{format}");
+    }
+    // Digests that are not the images' own: the patch is refused or reports a mismatch.
+    let mut wrong = digests;
+    wrong.src_md5[0] ^= 1;
+    let mut patch = Vec::new();
+    encode_with_digests(
+        Format::Fwdelta,
+        &src,
+        &dst,
+        &wrong,
+        &controls,
+        &enc_opts(),
+        &mut patch,
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let r = apply(&src, &patch[..], &mut out, &ApplyOptions::default());
+    assert!(matches!(r, Err(PatchError::SourceMismatch { .. })), "{r:?}");
+    assert!(out.is_empty());
+    let mut wrong = digests;
+    wrong.dst_md5[15] ^= 0x80;
+    let mut patch = Vec::new();
+    encode_with_digests(
+        Format::Fwdelta,
+        &src,
+        &dst,
+        &wrong,
+        &controls,
+        &enc_opts(),
+        &mut patch,
+    )
+    .unwrap();
+    let want = Expected {
+        md5: md5_of(&dst),
+        size: dst.len() as u64,
+    };
+    let r = verify(&src, &patch[..], want, &ApplyOptions::default());
+    assert!(
+        !matches!(&r, Ok(v) if v.matches()),
+        "a patch whose header names another destination verified: {r:?}"
+    );
+    // The script is still checked.
+    let mut bad = controls.clone();
+    bad[0].add_len += 1;
+    let r = encode_with_digests(
+        Format::Fwdelta,
+        &src,
+        &dst,
+        &digests,
+        &bad,
+        &enc_opts(),
+        Vec::new(),
+    );
+    assert!(r.is_err());
 }
 
 #[test]
