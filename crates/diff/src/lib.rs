@@ -105,9 +105,12 @@ impl<'a> SourceIndex<'a> {
         sort: &SortOptions,
     ) -> Result<Self, DiffError> {
         progress.stage("suffix-sort", src.len() as u64);
-        let sa = fwdelta_sufsort::build(src, sort);
-        let buckets = Buckets::new(src);
-        let seeds = Seeds::new(src);
+        // The bucket tables and the seed set are two passes over the text: on a pool of two
+        // or more threads they fill the gaps the suffix sort's sequential phases leave.
+        let (sa, (buckets, seeds)) = rayon::join(
+            || fwdelta_sufsort::build(src, sort),
+            || rayon::join(|| Buckets::new(src), || Seeds::new(src)),
+        );
         progress.advance(src.len() as u64);
         Ok(SourceIndex {
             src,

@@ -40,20 +40,34 @@ pub(crate) fn lcp(a: &[u8], b: &[u8]) -> usize {
     i
 }
 
-/// Where the suffixes starting with each two-byte prefix lie in the suffix array.
+/// Where the suffixes starting with each two-byte prefix lie in the suffix array, and, for
+/// prefixes shared by many suffixes, where those with each three-byte prefix lie.
 ///
-/// Lets a search start inside the right bucket instead of doing the first sixteen steps of the
-/// binary search, which are also its slowest (each a cache miss into the array and the text).
+/// Lets a search start inside the right bucket instead of doing the first steps of the binary
+/// search, which are also its slowest (each a cache miss into the array and the text).
 #[derive(Debug)]
 pub(crate) struct Buckets {
     /// `start[k]`: rank of the first suffix whose first two bytes are `k >> 8, k & 0xFF`.
     start: Vec<usize>,
     /// Number of suffixes with that prefix.
     count: Vec<usize>,
+    /// For a two-byte prefix `k` with more than [`SUB_MIN`] suffixes, `sub_of[k]` is its
+    /// number among those prefixes; `NO_SUB` for the others.
+    sub_of: Vec<u32>,
+    /// For the `i`-th such prefix, `sub[i * 257 + c]` is the rank of the first suffix that
+    /// continues it with byte `c`, and `sub[i * 257 + 256]` the end of its bucket.
+    sub: Vec<usize>,
 }
+
+/// Two-byte buckets with more suffixes than this are split by their third byte. The split
+/// tables take 257 words per bucket split, so at most `257 * 8 / SUB_MIN` (0.5) bytes per
+/// source byte, and in practice far less: most buckets are small.
+const SUB_MIN: usize = 4096;
+const NO_SUB: u32 = u32::MAX;
 
 impl Buckets {
     pub(crate) fn new(text: &[u8]) -> Self {
+        let n = text.len();
         let mut count = vec![0usize; 1 << 16];
         for w in text.windows(2) {
             count[usize::from(w[0]) << 8 | usize::from(w[1])] += 1;
@@ -70,7 +84,79 @@ impl Buckets {
             start[k] = rank;
             rank += count[k];
         }
-        Buckets { start, count }
+        // Split the large buckets by their third byte.
+        let mut sub_of = vec![NO_SUB; 1 << 16];
+        let mut big = 0u32;
+        for k in 0..1 << 16 {
+            if count[k] > SUB_MIN {
+                sub_of[k] = big;
+                big += 1;
+            }
+        }
+        let mut sub = vec![0usize; big as usize * 257];
+        if big > 0 {
+            // Count the three-byte prefixes of the large buckets in place ...
+            for w in text.windows(3) {
+                let i = sub_of[usize::from(w[0]) << 8 | usize::from(w[1])];
+                if i != NO_SUB {
+                    sub[i as usize * 257 + usize::from(w[2])] += 1;
+                }
+            }
+            // ... and turn the counts into start ranks. The two-byte suffix (the last two
+            // bytes) sorts first in its bucket.
+            let last2 = (n >= 2).then(|| usize::from(text[n - 2]) << 8 | usize::from(text[n - 1]));
+            for k in 0..1 << 16 {
+                let i = sub_of[k];
+                if i == NO_SUB {
+                    continue;
+                }
+                let row = &mut sub[i as usize * 257..][..257];
+                let mut rank = start[k] + usize::from(Some(k) == last2);
+                for slot in &mut row[..256] {
+                    let c = *slot;
+                    *slot = rank;
+                    rank += c;
+                }
+                row[256] = rank;
+                debug_assert_eq!(rank, start[k] + count[k]);
+            }
+        }
+        Buckets {
+            start,
+            count,
+            sub_of,
+            sub,
+        }
+    }
+
+    /// The ranks of the suffixes that start with `pat`'s first bytes, and how many bytes
+    /// (two or three) they are known to share with it. `None` if no suffix starts with its
+    /// first two bytes or `pat` is shorter than two bytes.
+    #[inline]
+    fn range(&self, pat: &[u8]) -> Option<(usize, usize, usize)> {
+        if pat.len() < 2 {
+            return None;
+        }
+        let k = usize::from(pat[0]) << 8 | usize::from(pat[1]);
+        let lo = self.start[k];
+        let hi = lo + self.count[k];
+        if lo == hi {
+            return None;
+        }
+        let i = self.sub_of[k];
+        if pat.len() >= 3 && i != NO_SUB {
+            let c = usize::from(pat[2]);
+            let (a, b) = (
+                self.sub[i as usize * 257 + c],
+                self.sub[i as usize * 257 + c + 1],
+            );
+            // When no suffix continues with pat[2], the whole bucket is searched: the best
+            // match is two bytes long, and which suffix wins the tie depends on `near`.
+            if a < b {
+                return Some((a, b, 3));
+            }
+        }
+        Some((lo, hi, 2))
     }
 }
 
@@ -156,14 +242,10 @@ pub(crate) fn longest_match<I: SaEntry>(
     if sa.is_empty() || pat.is_empty() {
         return Hit::default();
     }
-    if pat.len() >= 2 {
-        let k = usize::from(pat[0]) << 8 | usize::from(pat[1]);
-        if buckets.count[k] > 0 {
-            let lo = buckets.start[k];
-            return search_range(text, sa, pat, lo, lo + buckets.count[k], 2, near);
-        }
+    match buckets.range(pat) {
+        Some((lo, hi, known)) => search_range(text, sa, pat, lo, hi, known, near),
+        None => search_range(text, sa, pat, 0, sa.len(), 0, near),
     }
-    search_range(text, sa, pat, 0, sa.len(), 0, near)
 }
 
 /// Binary search among ranks `first..end`, all of whose suffixes share at least `known` bytes
@@ -184,8 +266,24 @@ fn search_range<I: SaEntry>(
     let (mut llcp, mut rlcp) = (known, known);
     while lo < hi {
         let mid = lo + (hi - lo) / 2;
-        let off = sa[mid].get();
         let k = llcp.min(rlcp);
+        // Every step waits for two cache misses: the array entry, then the text it points
+        // to. Hide them behind this step's: the next step reads the middle of one of the two
+        // halves, so fetch the text of both (their entries were fetched a step ago), and the
+        // entries of the four places the step after may read.
+        let c0 = lo + (mid - lo) / 2;
+        let c1 = mid + 1 + (hi - mid - 1) / 2;
+        if c0 < mid {
+            fwdelta_sufsort::prefetch(text, sa[c0].get() + k);
+        }
+        if c1 < hi {
+            fwdelta_sufsort::prefetch(text, sa[c1].get() + k);
+        }
+        fwdelta_sufsort::prefetch(sa, lo + (c0 - lo) / 2);
+        fwdelta_sufsort::prefetch(sa, c0 + 1 + (mid - c0).saturating_sub(1) / 2);
+        fwdelta_sufsort::prefetch(sa, mid + 1 + (c1 - mid - 1) / 2);
+        fwdelta_sufsort::prefetch(sa, c1 + 1 + (hi - c1).saturating_sub(1) / 2);
+        let off = sa[mid].get();
         let suf = &text[off..];
         let l = k + lcp(&suf[k.min(suf.len())..], &pat[k..]);
         let less = if l == pat.len() {
@@ -284,6 +382,72 @@ mod tests {
                     assert_eq!(r, b.start[k]);
                 }
             }
+        }
+    }
+
+    /// A text whose two-byte buckets are all larger than [`SUB_MIN`], so every search starts
+    /// in a three-byte bucket.
+    fn split_text(len: usize, tail: &[u8]) -> Vec<u8> {
+        let mut x = 7u32;
+        let mut t: Vec<u8> = (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                ((x >> 16) % 3) as u8
+            })
+            .collect();
+        t.extend_from_slice(tail);
+        t
+    }
+
+    #[test]
+    fn split_buckets_match_the_suffix_array() {
+        // Tails that put the two-byte suffix in a split bucket, and one that does not.
+        for tail in [&b"\x01\x02"[..], b"\x00\x00", b"\x09"] {
+            let t = split_text(40_000, tail);
+            let sa = naive_sa(&t);
+            let b = Buckets::new(&t);
+            assert_eq!(b.sub.len(), 9 * 257, "every bucket of 0..3 x 0..3 is split");
+            for k in 0..1usize << 16 {
+                let i = b.sub_of[k];
+                if i == NO_SUB {
+                    continue;
+                }
+                assert!(b.count[k] > SUB_MIN);
+                for c in 0..256usize {
+                    let pre = [(k >> 8) as u8, k as u8, c as u8];
+                    let ranks: Vec<usize> = (0..sa.len())
+                        .filter(|&r| t[sa[r] as usize..].starts_with(&pre))
+                        .collect();
+                    let (lo, hi) = (b.sub[i as usize * 257 + c], b.sub[i as usize * 257 + c + 1]);
+                    assert_eq!(hi - lo, ranks.len(), "prefix {pre:?}");
+                    if let Some(&r) = ranks.first() {
+                        assert_eq!(lo, r, "prefix {pre:?}");
+                    }
+                }
+                assert_eq!(b.sub[i as usize * 257 + 256], b.start[k] + b.count[k]);
+            }
+        }
+    }
+
+    #[test]
+    fn searches_in_split_buckets_find_a_longest_match() {
+        let t = split_text(30_000, b"\x02\x01");
+        let sa = naive_sa(&t);
+        let b = Buckets::new(&t);
+        let mut x = 99u32;
+        let mut rnd = || {
+            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+            (x >> 16) as usize
+        };
+        for _ in 0..300 {
+            // Pieces of the text with a changed byte somewhere, and a few absent third bytes.
+            let at = rnd() % (t.len() - 40);
+            let mut pat = t[at..at + 1 + rnd() % 39].to_vec();
+            let flip = rnd() % pat.len();
+            pat[flip] = (rnd() % 4) as u8;
+            let hit = longest_match(&t, &sa, &b, &pat, rnd() % t.len());
+            assert_eq!(hit.len, naive_best(&t, &pat), "{pat:?}");
+            assert_eq!(&t[hit.pos..hit.pos + hit.len], &pat[..hit.len]);
         }
     }
 

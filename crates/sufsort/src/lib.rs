@@ -43,6 +43,14 @@ mod tests;
 
 use index::Idx;
 
+/// Hints the CPU to bring `slice[i]` into the cache, for searches over a suffix array that
+/// know which entries (and text bytes) they will read next. Out-of-bounds `i` is harmless:
+/// nothing is read. A no-op off x86-64.
+#[inline(always)]
+pub fn prefetch<T>(slice: &[T], i: usize) {
+    fast::prefetch(slice, i);
+}
+
 /// The longest text [`suffix_array`] sorts with `u32` indices: `2^31 - 1` bytes (the sorter
 /// uses the top bit of each index as a mark while it works). Longer texts need
 /// [`suffix_array_u64`] (or [`build`], which picks the width).
