@@ -7,6 +7,8 @@ use crate::search::{longest_match, Buckets, SaEntry, Seeds, SEED_LEN};
 /// is a longest one (on a long run, the source position whose run is long enough), while the
 /// common case stays cheap.
 const SEARCH_CAP: usize = 4096;
+/// How many bytes ahead of the scan the seed bits are prefetched.
+const SEED_AHEAD: usize = 8;
 /// A rejected match at least this long lets the scan jump ahead instead of creeping one byte.
 const SKIP_MIN: usize = 64;
 /// After such a jump, this many bytes of the rejected match remain ahead of the scan.
@@ -73,6 +75,11 @@ pub(crate) fn match_block<I: SaEntry>(
         while scan < n {
             let near = (scan as isize + lastoffset).max(0) as usize;
             let mut cap = SEARCH_CAP;
+            // The scan mostly creeps one byte at a time: fetch the seed bits it will test a
+            // few steps from now.
+            if let Some(ahead) = new.get(scan + SEED_AHEAD..scan + SEED_AHEAD + SEED_LEN) {
+                seeds.prefetch(ahead);
+            }
             if n - scan >= SEED_LEN && !seeds.may_contain(&new[scan..scan + SEED_LEN]) {
                 // No match long enough to matter here: creep on without searching.
                 len = 0;

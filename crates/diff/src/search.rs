@@ -208,6 +208,14 @@ impl Seeds {
         (u64::from_le_bytes(b).wrapping_mul(0x9E37_79B9_7F4A_7C15) >> shift) as usize
     }
 
+    /// Hints the CPU to fetch the word that [`Seeds::may_contain`] will read for `seed` (at
+    /// least [`SEED_LEN`] bytes): the set is larger than the caches, so every lookup is a miss
+    /// unless it is fetched ahead.
+    #[inline]
+    pub(crate) fn prefetch(&self, seed: &[u8]) {
+        fwdelta_sufsort::prefetch(&self.bits, Self::hash(seed, self.shift) >> 6);
+    }
+
     /// False when `seed` (at least [`SEED_LEN`] bytes) certainly does not occur in the text.
     #[inline]
     pub(crate) fn may_contain(&self, seed: &[u8]) -> bool {
