@@ -497,6 +497,89 @@ struct SplitAdds {
     literals: Vec<u8>,
 }
 
+/// The add bytes of one block, in the order [`choose_order`] picks, split into zero runs and
+/// nonzero bytes.
+fn split_block(
+    src: &[u8],
+    dst: &[u8],
+    block: &Block,
+    start: (i64, usize),
+    opts: &EncodeOptions,
+    add_buf: &mut Vec<u8>,
+    keys: &mut Vec<u8>,
+) -> io::Result<SplitAdds> {
+    add_buf.clear();
+    keys.clear();
+    let mut cursors = start;
+    gather(src, dst, block, &mut cursors, Some((add_buf, keys)), None);
+    let (order, grouped) = choose_order(add_buf, keys, opts)?;
+    let mut b = SplitAdds {
+        order,
+        runs: Vec::new(),
+        literals: Vec::new(),
+    };
+    split_zero_runs(
+        grouped.as_deref().unwrap_or(add_buf),
+        &mut b.runs,
+        &mut b.literals,
+    );
+    Ok(b)
+}
+
+/// [`split_block`] for every block, in block order, on up to `opts.encode_threads()`
+/// threads (thread `t` takes blocks `t`, `t + threads`, ...: neighbouring blocks cost about
+/// the same, so the threads finish together). The result does not depend on the thread count.
+fn split_blocks(
+    src: &[u8],
+    dst: &[u8],
+    blocks: &[Block],
+    starts: &[(i64, usize)],
+    opts: &EncodeOptions,
+) -> io::Result<Vec<SplitAdds>> {
+    let threads = opts.encode_threads().min(blocks.len()).max(1);
+    let run = |first: usize| -> io::Result<Vec<(usize, SplitAdds)>> {
+        let (mut add_buf, mut keys) = (Vec::new(), Vec::new());
+        (first..blocks.len())
+            .step_by(threads)
+            .map(|i| {
+                split_block(
+                    src,
+                    dst,
+                    &blocks[i],
+                    starts[i],
+                    opts,
+                    &mut add_buf,
+                    &mut keys,
+                )
+                .map(|b| (i, b))
+            })
+            .collect()
+    };
+    let parts: Vec<io::Result<Vec<(usize, SplitAdds)>>> = if threads == 1 {
+        vec![run(0)]
+    } else {
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let run = &run;
+                    scope.spawn(move || run(t))
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
+                .collect()
+        })
+    };
+    // Back into block order.
+    let mut split = Vec::with_capacity(blocks.len());
+    for part in parts {
+        split.extend(part?);
+    }
+    split.sort_unstable_by_key(|&(i, _)| i);
+    Ok(split.into_iter().map(|(_, b)| b).collect())
+}
+
 /// Writes a v1 patch for a validated, empty-merged script.
 pub(crate) fn encode<W: Write>(
     src: &[u8],
@@ -542,45 +625,18 @@ pub(crate) fn encode<W: Write>(
         context: "compressing with zstd",
         source: e,
     };
-    let mut add_buf = Vec::new();
-    let mut keys = Vec::new();
+    let starts = block_starts(src, dst, &blocks);
     // A zero-run body needs the sizes of its runs and nonzero bytes before compressing
     // (zstd is told each stream's size, which sizes its tables and window), so a first pass
     // splits the add bytes of every block. What it keeps is small next to the images: the
-    // nonzero add bytes and their run lengths.
+    // nonzero add bytes and their run lengths. Blocks are independent, so the pass runs on
+    // the encoder's threads, each taking every `threads`-th block.
     let split: Vec<SplitAdds> = if header.zero_runs() {
-        let mut cursors = (0i64, 0usize);
-        let mut split = Vec::with_capacity(blocks.len());
-        for block in &blocks {
-            add_buf.clear();
-            keys.clear();
-            gather(
-                src,
-                dst,
-                block,
-                &mut cursors,
-                Some((&mut add_buf, &mut keys)),
-                None,
-            );
-            let (order, grouped) = choose_order(&add_buf, &keys, opts).map_err(zerr)?;
-            let mut b = SplitAdds {
-                order,
-                runs: Vec::new(),
-                literals: Vec::new(),
-            };
-            split_zero_runs(
-                grouped.as_deref().unwrap_or(&add_buf),
-                &mut b.runs,
-                &mut b.literals,
-            );
-            split.push(b);
-        }
-        split
+        split_blocks(src, dst, &blocks, &starts, opts).map_err(zerr)?
     } else {
         Vec::new()
     };
     let ctrl_total: u64 = blocks.iter().map(|b| b.ctrl.len() as u64).sum();
-    let starts = block_starts(src, dst, &blocks);
     // Each stream is compressed on its own, in parallel when allowed: a stream's chunks depend
     // only on its own bytes, so the patch is the same whatever the thread count.
     let nblocks = blocks.len();
