@@ -533,6 +533,41 @@ fn count_and_place_lms_par<C: Sym, I: Idx>(
     m
 }
 
+/// The length of the LMS substring starting at the LMS position `p`: up to and including the
+/// next LMS position, or to the virtual sentinel (`n - p + 1`) if there is none.
+///
+/// Types are constant over a run of equal symbols (S if the run's symbol is smaller than the
+/// next run's, L if larger or if the run ends the text), so the walk goes run by run: past
+/// the S runs from `p`, then past the L runs; the next LMS position is the start of the first
+/// S run after them.
+#[inline]
+pub(crate) fn lms_substring_len<C: Sym>(t: &[C], p: usize) -> usize {
+    let n = t.len();
+    let run_end = |i: usize| {
+        let c = t[i];
+        let mut e = i + 1;
+        while e < n && t[e] == c {
+            e += 1;
+        }
+        e
+    };
+    let mut i = p;
+    let mut in_l = false;
+    loop {
+        let e = run_end(i);
+        if e == n {
+            // The last run is L-type: no LMS position after `p`.
+            return n - p + 1;
+        }
+        let s_run = t[i] < t[e];
+        if s_run && in_l {
+            return i - p + 1;
+        }
+        in_l |= !s_run;
+        i = e;
+    }
+}
+
 /// Moves the non-zero entries of `sa` to its front, in order, and zeroes the rest. Returns
 /// their number.
 fn compact_nonzero<I: Idx>(sa: &mut [I], ctx: &Ctx) -> usize {
@@ -585,55 +620,40 @@ fn name_lms_substrings<C: Sym, I: Idx>(t: &[C], sa: &mut [I], m: usize, ctx: &Ct
     if m == 0 {
         return 0;
     }
-    // Store each LMS substring's length at `m + p / 2` (LMS positions are at least two apart;
-    // the last one runs to the virtual sentinel, one past the end).
+    // Each LMS substring's length is found by walking the text forward from its start: the
+    // comparison reads those symbols anyway, so this costs no extra cache misses (a separate
+    // pass storing the lengths did, plus a random read per substring).
     #[cfg_attr(not(feature = "trace"), allow(unused_mut))]
     let mut tm = (std::time::Instant::now(), 0u64);
     #[cfg(feature = "trace")]
     trace!(tm, "  naming start");
     let (lms, rest) = sa.split_at_mut(m);
     fill_zero(rest, ctx);
-    // Branch-free: every position writes its slot, keeping the old value unless LMS.
-    let mut next = n;
-    let mut s_next = false; // suffix n-1 is L-type
-    for i in (0..n - 1).rev() {
-        let s = t[i] < t[i + 1] || (t[i] == t[i + 1] && s_next);
-        let lms = s_next & !s;
-        let p = i + 1;
-        let slot = &mut rest[p / 2];
-        *slot = if lms {
-            I::from_usize(next - p + 1)
-        } else {
-            *slot
-        };
-        next = if lms { p } else { next };
-        s_next = s;
-    }
-    trace!(tm, "  lengths");
-    // Mark each sorted LMS substring that differs from the one before it.
-    let differs = |q: usize, p: usize, rest: &[I]| {
-        let len = rest[p / 2].to_usize();
-        len != rest[q / 2].to_usize()
-            || p + len > n
-            || q + len > n
-            || t[p..p + len]
+    trace!(tm, "  clear");
+    // Marks each sorted LMS substring that differs from the one before it.
+    let differs = |q: usize, q_len: usize, p: usize, p_len: usize| {
+        p_len != q_len
+            || p + p_len > n
+            || q + q_len > n
+            || t[p..p + p_len]
                 .iter()
-                .zip(&t[q..q + len])
+                .zip(&t[q..q + q_len])
                 .any(|(a, b)| a != b)
     };
     // Marks the entries of `part` whose substring differs from the previous one (`q` before
     // the first).
-    let mark = |part: &mut [I], mut q: Option<usize>, rest: &[I]| {
+    let mark = |part: &mut [I], before: Option<usize>| {
+        let mut q = before.map(|q| (q, lms_substring_len(t, q)));
         for i in 0..part.len() {
             if let Some(&a) = part.get(i + PREFETCH) {
-                prefetch(rest, a.to_usize() / 2);
                 prefetch(t, a.to_usize());
             }
             let p = part[i].to_usize();
-            if q.is_none_or(|q| differs(q, p, rest)) {
+            let p_len = lms_substring_len(t, p);
+            if q.is_none_or(|(q, q_len)| differs(q, q_len, p, p_len)) {
                 part[i] = part[i].flagged();
             }
-            q = Some(p);
+            q = Some((p, p_len));
         }
     };
     let names;
@@ -643,10 +663,9 @@ fn name_lms_substrings<C: Sym, I: Idx>(t: &[C], sa: &mut [I], m: usize, ctx: &Ct
             .step_by(chunk)
             .map(|a| a.checked_sub(1).map(|i| lms[i].to_usize()))
             .collect();
-        let rest_ro: &[I] = rest;
         lms.par_chunks_mut(chunk)
             .zip(firsts)
-            .for_each(|(part, before)| mark(part, before, rest_ro));
+            .for_each(|(part, before)| mark(part, before));
         // Number the marked ones: per-chunk counts, then names in parallel.
         let ones: Vec<usize> = lms
             .par_chunks(chunk)
@@ -676,27 +695,19 @@ fn name_lms_substrings<C: Sym, I: Idx>(t: &[C], sa: &mut [I], m: usize, ctx: &Ct
                 }
             });
     } else {
-        // One pass: compare with the previous substring (its length kept aside, since its
-        // slot already holds its name), then name.
+        // One pass: compare with the previous substring, then name.
         let mut name = 0;
-        let mut q = usize::MAX;
-        let mut q_len = 0;
+        let mut q: Option<(usize, usize)> = None;
         for i in 0..m {
             if let Some(&a) = lms.get(i + PREFETCH) {
-                prefetch(rest, a.to_usize() / 2);
                 prefetch(t, a.to_usize());
+                prefetch(rest, a.to_usize() / 2);
             }
             let p = lms[i].to_usize();
-            let len = rest[p / 2].to_usize();
-            let same = q != usize::MAX
-                && len == q_len
-                && p + len <= n
-                && q + len <= n
-                && t[p..p + len] == t[q..q + len];
-            name += usize::from(!same);
+            let p_len = lms_substring_len(t, p);
+            name += usize::from(q.is_none_or(|(q, q_len)| differs(q, q_len, p, p_len)));
             rest[p / 2] = I::from_usize(name);
-            q = p;
-            q_len = len;
+            q = Some((p, p_len));
         }
         names = name;
     }

@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use crate::sais::{sais, Ctx};
+use crate::sais::{lms_substring_len, sais, Ctx};
 
 fn naive(text: &[u8]) -> Vec<u32> {
     let mut sa: Vec<u32> = (0..text.len() as u32).collect();
@@ -52,8 +52,34 @@ fn runny() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Every LMS substring's length from the types computed right to left, the textbook way.
+fn lms_lengths_naive(t: &[u8]) -> Vec<(usize, usize)> {
+    let n = t.len();
+    let mut s_type = vec![false; n + 1];
+    s_type[n] = true; // the virtual sentinel
+    for i in (0..n).rev() {
+        s_type[i] = i + 1 < n && (t[i] < t[i + 1] || (t[i] == t[i + 1] && s_type[i + 1]));
+    }
+    let lms: Vec<usize> = (1..n).filter(|&i| s_type[i] && !s_type[i - 1]).collect();
+    lms.iter()
+        .enumerate()
+        .map(|(k, &p)| (p, lms.get(k + 1).map_or(n + 1, |&q| q + 1) - p))
+        .collect()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(150))]
+
+    #[test]
+    fn lms_substring_lengths(text in prop_oneof![
+        prop::collection::vec(0u8..3, 0..120),
+        prop::collection::vec(any::<u8>(), 0..120),
+        runny(),
+    ]) {
+        for (p, len) in lms_lengths_naive(&text) {
+            prop_assert_eq!(lms_substring_len(&text, p), len, "at {} in {:?}", p, text);
+        }
+    }
 
     #[test]
     fn parallel_random(text in prop::collection::vec(any::<u8>(), 0..200)) {
