@@ -60,8 +60,8 @@ pub(crate) struct Buckets {
 }
 
 /// Two-byte buckets with more suffixes than this are split by their third byte. The split
-/// tables take 257 words per bucket split, so at most `257 * 8 / SUB_MIN` (0.5) bytes per
-/// source byte, and in practice far less: most buckets are small.
+/// tables take 257 words per bucket split, and a split bucket holds more than `SUB_MIN`
+/// suffixes, so they take at most `257 * 8 / SUB_MIN` (0.5) bytes per source byte.
 const SUB_MIN: usize = 4096;
 const NO_SUB: u32 = u32::MAX;
 
@@ -282,10 +282,10 @@ fn search_range<I: SaEntry>(
         let c0 = lo + (mid - lo) / 2;
         let c1 = mid + 1 + (hi - mid - 1) / 2;
         if c0 < mid {
-            fwdelta_sufsort::prefetch(text, sa[c0].get() + k);
+            fwdelta_sufsort::prefetch(text, sa[c0].get().wrapping_add(k));
         }
         if c1 < hi {
-            fwdelta_sufsort::prefetch(text, sa[c1].get() + k);
+            fwdelta_sufsort::prefetch(text, sa[c1].get().wrapping_add(k));
         }
         fwdelta_sufsort::prefetch(sa, lo + (c0 - lo) / 2);
         fwdelta_sufsort::prefetch(sa, c0 + 1 + (mid - c0).saturating_sub(1) / 2);

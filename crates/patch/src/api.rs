@@ -24,13 +24,7 @@ pub fn encode<W: Write>(
     opts: &EncodeOptions,
     out: W,
 ) -> Result<EncodeSummary, PatchError> {
-    opts.validate()?;
-    validate_controls(src.len() as u64, dst.len() as u64, controls)?;
-    let digests = match format {
-        Format::Fwdelta => Some(Digests::of(src, dst, opts.threads)),
-        _ => None,
-    };
-    encode_checked(format, src, dst, digests, controls, opts, out)
+    encode_checked(format, src, dst, None, controls, opts, out)
 }
 
 /// As [`encode`], with the images' MD5s already known: the v1 header records `digests`
@@ -48,12 +42,11 @@ pub fn encode_with_digests<W: Write>(
     opts: &EncodeOptions,
     out: W,
 ) -> Result<EncodeSummary, PatchError> {
-    opts.validate()?;
-    validate_controls(src.len() as u64, dst.len() as u64, controls)?;
     encode_checked(format, src, dst, Some(*digests), controls, opts, out)
 }
 
-/// The encoders, once the options and the script are checked. `digests` is `Some` for v1.
+/// Checks the options and the script, then runs the encoder. v1 hashes the images unless
+/// `digests` brings their MD5s.
 fn encode_checked<W: Write>(
     format: Format,
     src: &[u8],
@@ -63,6 +56,8 @@ fn encode_checked<W: Write>(
     opts: &EncodeOptions,
     out: W,
 ) -> Result<EncodeSummary, PatchError> {
+    opts.validate()?;
+    validate_controls(src.len() as u64, dst.len() as u64, controls)?;
     let controls = merge_empty(controls);
     match format {
         Format::Fwdelta => {

@@ -448,8 +448,11 @@ fn block_starts(src: &[u8], dst: &[u8], blocks: &[Block]) -> Vec<(i64, usize)> {
 /// One stream's compressed chunks (one per block) and its total compressed size.
 type StreamChunks = (Vec<Vec<u8>>, u64);
 
-/// The compression of one stream, to run on a thread of its own.
-type StreamJob<'a> = Box<dyn FnOnce() -> io::Result<StreamChunks> + Send + 'a>;
+/// A piece of the encoder's work, to run on a thread of its own.
+type Job<'a, T> = Box<dyn FnOnce() -> T + Send + 'a>;
+
+/// The compression of one stream.
+type StreamJob<'a> = Job<'a, io::Result<StreamChunks>>;
 
 /// Compresses one stream: `part(i, buf)` appends block `i`'s bytes to the empty `buf`.
 /// The frame is flushed at every block end and finished with the last block.
@@ -475,9 +478,9 @@ fn compress_stream(
     Ok((chunks, 0))
 }
 
-/// Runs the stream jobs, each on a thread of its own when `threads > 1`, and returns their
-/// results in job order. A panic in a job is propagated.
-fn run_jobs(jobs: Vec<StreamJob<'_>>, threads: usize) -> Vec<io::Result<StreamChunks>> {
+/// Runs the jobs, each on a thread of its own when `threads > 1`, and returns their results
+/// in job order. A panic in a job is propagated.
+fn run_jobs<T: Send>(jobs: Vec<Job<'_, T>>, threads: usize) -> Vec<T> {
     if threads <= 1 {
         return jobs.into_iter().map(|job| job()).collect();
     }
@@ -526,6 +529,9 @@ fn split_block(
     Ok(b)
 }
 
+/// Some blocks' [`SplitAdds`], each with its block number.
+type NumberedSplits = Vec<(usize, SplitAdds)>;
+
 /// [`split_block`] for every block, in block order, on up to `opts.encode_threads()`
 /// threads (thread `t` takes blocks `t`, `t + threads`, ...: neighbouring blocks cost about
 /// the same, so the threads finish together). The result does not depend on the thread count.
@@ -537,40 +543,29 @@ fn split_blocks(
     opts: &EncodeOptions,
 ) -> io::Result<Vec<SplitAdds>> {
     let threads = opts.encode_threads().min(blocks.len()).max(1);
-    let run = |first: usize| -> io::Result<Vec<(usize, SplitAdds)>> {
-        let (mut add_buf, mut keys) = (Vec::new(), Vec::new());
-        (first..blocks.len())
-            .step_by(threads)
-            .map(|i| {
-                split_block(
-                    src,
-                    dst,
-                    &blocks[i],
-                    starts[i],
-                    opts,
-                    &mut add_buf,
-                    &mut keys,
-                )
-                .map(|b| (i, b))
+    let jobs: Vec<Job<'_, io::Result<NumberedSplits>>> = (0..threads)
+        .map(|first| -> Job<'_, _> {
+            Box::new(move || {
+                let (mut add_buf, mut keys) = (Vec::new(), Vec::new());
+                (first..blocks.len())
+                    .step_by(threads)
+                    .map(|i| {
+                        split_block(
+                            src,
+                            dst,
+                            &blocks[i],
+                            starts[i],
+                            opts,
+                            &mut add_buf,
+                            &mut keys,
+                        )
+                        .map(|b| (i, b))
+                    })
+                    .collect()
             })
-            .collect()
-    };
-    let parts: Vec<io::Result<Vec<(usize, SplitAdds)>>> = if threads == 1 {
-        vec![run(0)]
-    } else {
-        std::thread::scope(|scope| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
-                    let run = &run;
-                    scope.spawn(move || run(t))
-                })
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-                .collect()
         })
-    };
+        .collect();
+    let parts = run_jobs(jobs, threads);
     // Back into block order.
     let mut split = Vec::with_capacity(blocks.len());
     for part in parts {

@@ -210,36 +210,28 @@ fn known_digests_give_the_same_patch_and_wrong_ones_never_verify() {
         assert_eq!(hashed, known, "{format}");
     }
     // Digests that are not the images' own: the patch is refused or reports a mismatch.
-    let mut wrong = digests;
-    wrong.src_md5[0] ^= 1;
-    let mut patch = Vec::new();
-    encode_with_digests(
-        Format::Fwdelta,
-        &src,
-        &dst,
-        &wrong,
-        &controls,
-        &enc_opts(),
-        &mut patch,
-    )
-    .unwrap();
+    let patch_with = |edit: fn(&mut Digests)| {
+        let mut wrong = digests;
+        edit(&mut wrong);
+        let mut patch = Vec::new();
+        encode_with_digests(
+            Format::Fwdelta,
+            &src,
+            &dst,
+            &wrong,
+            &controls,
+            &enc_opts(),
+            &mut patch,
+        )
+        .unwrap();
+        patch
+    };
+    let patch = patch_with(|d| d.src_md5[0] ^= 1);
     let mut out = Vec::new();
     let r = apply(&src, &patch[..], &mut out, &ApplyOptions::default());
     assert!(matches!(r, Err(PatchError::SourceMismatch { .. })), "{r:?}");
     assert!(out.is_empty());
-    let mut wrong = digests;
-    wrong.dst_md5[15] ^= 0x80;
-    let mut patch = Vec::new();
-    encode_with_digests(
-        Format::Fwdelta,
-        &src,
-        &dst,
-        &wrong,
-        &controls,
-        &enc_opts(),
-        &mut patch,
-    )
-    .unwrap();
+    let patch = patch_with(|d| d.dst_md5[15] ^= 0x80);
     let want = Expected {
         md5: md5_of(&dst),
         size: dst.len() as u64,
