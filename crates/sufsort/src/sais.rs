@@ -630,7 +630,10 @@ fn name_lms_substrings<C: Sym, I: Idx>(t: &[C], sa: &mut [I], m: usize, ctx: &Ct
     let (lms, rest) = sa.split_at_mut(m);
     fill_zero(rest, ctx);
     trace!(tm, "  clear");
-    // Marks each sorted LMS substring that differs from the one before it.
+    // Marks each sorted LMS substring that differs from the one before it. (The symbols are
+    // compared in a loop, not as slices: slice equality calls memcmp, which on these short
+    // substrings made naming slower, `sa_time` trace build, 5 alternating rounds: duckdb
+    // 1 thread min 558 -> 794 ms, grpcio 2 threads 58 -> 70 ms.)
     let differs = |q: usize, q_len: usize, p: usize, p_len: usize| {
         p_len != q_len
             || p + p_len > n
