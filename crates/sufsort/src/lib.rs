@@ -10,7 +10,9 @@
 //! never copies it. The result takes 4 bytes per input byte (`u32` indices) up to
 //! [`MAX_U32_LEN`], 8 bytes per input byte (`u64` indices) above; the reduced problems of the
 //! recursion live inside that array, so the only other memory is a few hundred KiB of
-//! per-thread buffers.
+//! per-thread buffers and, in the recursion, two bit sets that record which suffixes were
+//! sorted without recursing (at most one bit per input byte over all levels; 0.04 bytes per
+//! byte measured on a 62 MB shared library).
 //!
 //! Sorting uses the ambient rayon pool: choose the thread count with
 //! `ThreadPool::install`. The passes are split into blocks whose induced entries are placed
@@ -218,8 +220,9 @@ impl SuffixArray {
 /// Sorts with the ambient rayon pool (`rayon::current_num_threads()`); pick the thread count
 /// with `ThreadPool::install`. The result does not depend on the thread count.
 ///
-/// Memory: the returned array (4 bytes per text byte) plus small per-thread buffers; the text
-/// is only read.
+/// Memory: the returned array (4 bytes per text byte) plus small per-thread buffers and at
+/// most one bit per text byte of bit sets (see the crate documentation); the text is only
+/// read.
 ///
 /// # Errors
 /// [`SortError::TooLong`] if `text` is longer than [`MAX_U32_LEN`].

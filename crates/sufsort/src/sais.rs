@@ -32,6 +32,9 @@ pub(crate) struct Ctx {
     /// Alphabets up to this size get per-chunk histograms in the parallel phases; larger
     /// ones use atomic counters.
     pub small_alphabet: usize,
+    /// Levels whose alphabet has at least this many symbols leave LMS suffixes with unique
+    /// names out of the recursion where they can (see `drop_unique`).
+    pub drop_unique_min_k: usize,
 }
 
 impl Ctx {
@@ -43,6 +46,7 @@ impl Ctx {
             min_par: 1 << 16,
             par_induce_threads: 3,
             small_alphabet: 1 << 12,
+            drop_unique_min_k: 257,
         }
     }
 
@@ -170,14 +174,35 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     debug_assert_eq!(w, m);
 
     trace!(tm, "compact");
-    let names = name_lms_substrings(t, sa, m, ctx);
+    let try_drop = k >= ctx.drop_unique_min_k;
+    let names = name_lms_substrings(t, sa, m, try_drop, ctx);
     trace!(tm, "naming names={names}");
+
+    // Leave out of the recursion what the names alone already place.
+    let dropped = if try_drop && names < m {
+        drop_unique(sa, m, n)
+    } else {
+        if try_drop {
+            unmark_names(&mut sa[m..], ctx);
+        }
+        None
+    };
+    let f = dropped.as_ref().map_or(0, |d| d.count);
+    trace!(tm, "drop unique f={f}");
+    gather_names(sa, m);
+    // The reduced text is `sa[n - mr..]`; the dropped suffixes, in rank order, go just
+    // before it, out of the recursion's reach.
+    let mr = m - f;
+    if f > 0 {
+        sa.copy_within(0..f, n - m);
+    }
 
     // Sort the reduced text: recursively if names repeat, directly otherwise.
     {
-        let (work, reduced) = sa.split_at_mut(n - m);
-        if names < m {
-            sais::<I, I>(reduced, work, names, ctx);
+        let (work, rest) = sa.split_at_mut(n - m);
+        let reduced = &rest[f..];
+        if names - f < mr {
+            sais::<I, I>(reduced, work, names - f, ctx);
         } else {
             for (i, &name) in reduced.iter().enumerate() {
                 work[name.to_usize()] = I::from_usize(i);
@@ -188,19 +213,43 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     trace!(tm, "reduced done (n={n})");
     // Map reduced suffix numbers back to text positions.
     let mut w = n;
-    for_each_lms_rev(t, |p| {
-        w -= 1;
-        sa[w] = I::from_usize(p);
-    });
+    match &dropped {
+        None => for_each_lms_rev(t, |p| {
+            w -= 1;
+            sa[w] = I::from_usize(p);
+        }),
+        Some(d) => for_each_lms_rev(t, |p| {
+            if !d.pos.get(p / 2) {
+                w -= 1;
+                sa[w] = I::from_usize(p);
+            }
+        }),
+    }
+    debug_assert_eq!(w, n - mr);
     {
-        let (head, tail) = sa.split_at_mut(n - m);
-        let head = &mut head[..m];
-        if ctx.par(m) {
-            head.par_chunks_mut(ctx.chunk(m))
+        let (head, tail) = sa.split_at_mut(n - mr);
+        let head = &mut head[..mr];
+        if ctx.par(mr) {
+            head.par_chunks_mut(ctx.chunk(mr))
                 .for_each(|part| map_back(part, tail));
         } else {
             map_back(head, tail);
         }
+    }
+    // Put the dropped suffixes back at their ranks, between the sorted others.
+    if let Some(d) = &dropped {
+        let base = n - m;
+        let (mut j, mut r) = (f, mr);
+        for i in (0..m).rev() {
+            if d.rank.get(i) {
+                j -= 1;
+                sa[i] = sa[base + j];
+            } else {
+                r -= 1;
+                sa[i] = sa[r];
+            }
+        }
+        debug_assert_eq!((j, r), (0, 0));
     }
 
     trace!(tm, "map back");
@@ -613,9 +662,16 @@ fn compact_nonzero<I: Idx>(sa: &mut [I], ctx: &Ctx) -> usize {
     w
 }
 
-/// Names the sorted LMS substrings in `sa[..m]` and leaves the reduced text (the names in text
-/// order) in `sa[n - m..]`. Returns the number of distinct names.
-fn name_lms_substrings<C: Sym, I: Idx>(t: &[C], sa: &mut [I], m: usize, ctx: &Ctx) -> usize {
+/// Names the sorted LMS substrings in `sa[..m]`: LMS position `p` gets its name (1-based) in
+/// `sa[m + p / 2]`, every other slot of `sa[m..]` is zero. With `mark_unique`, the names that
+/// only one LMS substring has are marked (`Idx::FLAG`). Returns the number of distinct names.
+fn name_lms_substrings<C: Sym, I: Idx>(
+    t: &[C],
+    sa: &mut [I],
+    m: usize,
+    mark_unique: bool,
+    ctx: &Ctx,
+) -> usize {
     let n = t.len();
     if m == 0 {
         return 0;
@@ -681,26 +737,41 @@ fn name_lms_substrings<C: Sym, I: Idx>(t: &[C], sa: &mut [I], m: usize, ctx: &Ct
             sum += o;
         }
         names = sum;
+        // Whether the entry after each chunk starts a new name (the end counts as one),
+        // read before the chunks clear their marks.
+        let next_new: Vec<bool> = (chunk..m + chunk)
+            .step_by(chunk)
+            .map(|a| lms.get(a).is_none_or(|v| v.is_flagged()))
+            .collect();
         let view = I::atomic_view(rest);
-        lms.par_chunks_mut(chunk)
-            .zip(base)
-            .for_each(|(part, mut name)| {
+        lms.par_chunks_mut(chunk).zip(base).zip(next_new).for_each(
+            |((part, mut name), next_new)| {
                 for i in 0..part.len() {
                     if let Some(&a) = part.get(i + PREFETCH) {
                         prefetch(view, a.unflagged().to_usize() / 2);
                     }
-                    let v = &mut part[i];
-                    if v.is_flagged() {
+                    let new = part[i].is_flagged();
+                    if new {
                         name += 1;
-                        *v = v.unflagged();
+                        part[i] = part[i].unflagged();
                     }
-                    I::store(&view[v.to_usize() / 2], I::from_usize(name));
+                    // Unique: a new name, and the next entry starts another.
+                    let unique =
+                        mark_unique && new && part.get(i + 1).map_or(next_new, |v| v.is_flagged());
+                    let mut v = I::from_usize(name);
+                    if unique {
+                        v = v.flagged();
+                    }
+                    I::store(&view[part[i].to_usize() / 2], v);
                 }
-            });
+            },
+        );
     } else {
-        // One pass: compare with the previous substring, then name.
+        // One pass: compare with the previous substring, then name. An entry's name is
+        // unique if it is new and the next entry's is new too.
         let mut name = 0;
         let mut q: Option<(usize, usize)> = None;
+        let mut q_new = false;
         for i in 0..m {
             if let Some(&a) = lms.get(i + PREFETCH) {
                 prefetch(t, a.to_usize());
@@ -708,14 +779,33 @@ fn name_lms_substrings<C: Sym, I: Idx>(t: &[C], sa: &mut [I], m: usize, ctx: &Ct
             }
             let p = lms[i].to_usize();
             let p_len = lms_substring_len(t, p);
-            name += usize::from(q.is_none_or(|(q, q_len)| differs(q, q_len, p, p_len)));
+            let new = q.is_none_or(|(q, q_len)| differs(q, q_len, p, p_len));
+            name += usize::from(new);
             rest[p / 2] = I::from_usize(name);
+            if let Some((q, _)) = q {
+                if mark_unique && q_new && new {
+                    rest[q / 2] = rest[q / 2].flagged();
+                }
+            }
             q = Some((p, p_len));
+            q_new = new;
+        }
+        if let Some((q, _)) = q {
+            if mark_unique && q_new {
+                rest[q / 2] = rest[q / 2].flagged();
+            }
         }
         names = name;
     }
     trace!(tm, "  mark+names");
-    // Gather the names (1-based, non-zero) in text order into the reduced text at the end.
+    let _ = tm;
+    names
+}
+
+/// Moves the non-zero names in `sa[m..]` (1-based, at `m + p / 2` for LMS position `p`), in
+/// text order, to the end of `sa` as the reduced text (0-based).
+fn gather_names<I: Idx>(sa: &mut [I], m: usize) {
+    let n = sa.len();
     let mut w = n;
     for i in (m..n).rev() {
         let v = sa[i];
@@ -724,8 +814,106 @@ fn name_lms_substrings<C: Sym, I: Idx>(t: &[C], sa: &mut [I], m: usize, ctx: &Ct
             sa[w] = I::from_usize(v.to_usize() - 1);
         }
     }
-    debug_assert_eq!(w, n - m);
-    trace!(tm, "  gather");
+}
+
+/// A fixed-size bit set.
+struct Bits(Vec<u64>);
+
+impl Bits {
+    fn new(len: usize) -> Self {
+        Bits(vec![0; len.div_ceil(64)])
+    }
+    #[inline(always)]
+    fn get(&self, i: usize) -> bool {
+        self.0[i / 64] >> (i % 64) & 1 != 0
+    }
+}
+
+/// The LMS suffixes `drop_unique` took out of the recursion.
+struct Dropped {
+    /// How many.
+    count: usize,
+    /// Bit `p / 2` is set for each dropped LMS position `p`.
+    pos: Bits,
+    /// Bit `i` is set if the suffix of rank `i` among the LMS suffixes is a dropped one.
+    rank: Bits,
+}
+
+/// Takes out of the recursion the LMS suffixes whose rank their name alone decides, as far as
+/// that leaves the order of the others intact; renumbers the names of the others densely.
+///
+/// Why this is sound. Call a name unique if one LMS substring alone has it. In the reduced
+/// text R, the suffix at a unique symbol is ordered by that symbol alone, so its rank among
+/// the LMS suffixes is its rank in the sorted LMS substrings, which naming already knows. Two
+/// different suffixes of R that start with a repeated symbol cannot agree up to a unique
+/// symbol (it would sit at the same offset in both, so they would start at the same place),
+/// so their order is decided within the stretch from their start to the first unique symbol,
+/// that symbol included. A unique symbol whose predecessor in R is unique too ends no such
+/// stretch except its own one-symbol one: deleting it from R changes the order of none of the
+/// remaining suffixes. Those are the ones dropped here; the last LMS substring (it reaches the
+/// end of the text) always has a unique name, so every stretch ends in R.
+///
+/// On entry `sa[..m]` holds the LMS positions in LMS-substring order and `sa[m + p / 2]` the
+/// name of position `p`, marked if unique (as `name_lms_substrings` leaves them). On return,
+/// if any were dropped: their positions, in rank order, in `sa[..count]`, their name slots
+/// zeroed, and every other name unmarked and reduced by the number of dropped names below it.
+/// Returns `None`, with the names unmarked and otherwise as they were, if none can be
+/// dropped.
+fn drop_unique<I: Idx>(sa: &mut [I], m: usize, n: usize) -> Option<Dropped> {
+    #[cfg_attr(not(feature = "trace"), allow(unused_mut))]
+    let mut tm = (std::time::Instant::now(), 0u64);
+    let (lms, rest) = sa.split_at_mut(m);
+    // In text order, keep the mark only where the previous LMS substring is unique too
+    // (`p / 2 < (n + 1) / 2 <= n - m` for every LMS position `p`). Branch-free: whether a
+    // name is unique is close to a coin toss.
+    let mut count = 0usize;
+    let mut prev_unique = false;
+    for v in rest[..n.div_ceil(2)].iter_mut() {
+        let x = *v;
+        let unique = x.is_flagged();
+        let keep = unique & prev_unique;
+        *v = if keep { x } else { x.unflagged() };
+        count += usize::from(keep);
+        prev_unique = if x == I::ZERO { prev_unique } else { unique };
+    }
+    trace!(tm, "  text-order pass");
+    if count == 0 {
+        return None;
+    }
+    // In rank order: collect the dropped ones, renumber the others.
+    let slot = |v: I| v.to_usize() / 2;
+    let mut pos = Bits::new(n.div_ceil(2));
+    let mut rank = Bits::new(m);
+    let mut k = 0usize;
+    for i in 0..m {
+        if let Some(&a) = lms.get(i + PREFETCH) {
+            prefetch(rest, slot(a));
+        }
+        let p = lms[i];
+        let s = rest[slot(p)];
+        let dropped = s.is_flagged();
+        rest[slot(p)] = if dropped {
+            I::ZERO
+        } else {
+            I::from_usize(s.to_usize() - k)
+        };
+        pos.0[slot(p) / 64] |= u64::from(dropped) << (slot(p) % 64);
+        rank.0[i / 64] |= u64::from(dropped) << (i % 64);
+        lms[k] = p;
+        k += usize::from(dropped);
+    }
+    debug_assert_eq!(k, count);
+    trace!(tm, "  rank-order pass");
     let _ = tm;
-    names
+    Some(Dropped { count, pos, rank })
+}
+
+/// Clears the unique marks `name_lms_substrings` set.
+fn unmark_names<I: Idx>(s: &mut [I], ctx: &Ctx) {
+    if ctx.par(s.len()) {
+        s.par_chunks_mut(ctx.chunk(s.len()))
+            .for_each(|p| p.iter_mut().for_each(|v| *v = v.unflagged()));
+    } else {
+        s.iter_mut().for_each(|v| *v = v.unflagged());
+    }
 }

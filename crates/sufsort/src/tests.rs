@@ -12,6 +12,15 @@ fn naive(text: &[u8]) -> Vec<u32> {
 }
 
 fn with_ctx(text: &[u8], threads: usize, block: usize) -> (Vec<u32>, Vec<u64>) {
+    with_ctx_drop(text, threads, block, 0)
+}
+
+fn with_ctx_drop(
+    text: &[u8],
+    threads: usize,
+    block: usize,
+    drop_unique_min_k: usize,
+) -> (Vec<u32>, Vec<u64>) {
     // Odd blocks also treat alphabets above 3 symbols as large (the atomic counting paths).
     let small_alphabet = if block % 2 == 1 { 3 } else { 1 << 12 };
     let ctx = Ctx {
@@ -21,6 +30,7 @@ fn with_ctx(text: &[u8], threads: usize, block: usize) -> (Vec<u32>, Vec<u64>) {
         // Two threads exercise the parallel induce passes here too.
         par_induce_threads: 2,
         small_alphabet,
+        drop_unique_min_k,
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -42,6 +52,9 @@ fn check_all(text: &[u8]) {
         assert_eq!(sa, expect, "threads {threads} block {block} text {text:?}");
         assert!(sa64.iter().map(|&x| x as u32).eq(expect.iter().copied()));
     }
+    // With unique names kept in the recursion at every level, too.
+    let (sa, _) = with_ctx_drop(text, 2, 3, usize::MAX);
+    assert_eq!(sa, expect, "no drop, text {text:?}");
 }
 
 fn runny() -> impl Strategy<Value = Vec<u8>> {
