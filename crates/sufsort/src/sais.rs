@@ -35,6 +35,9 @@ pub(crate) struct Ctx {
     /// Levels whose alphabet has at least this many symbols leave LMS suffixes with unique
     /// names out of the recursion where they can (see `drop_unique`).
     pub drop_unique_min_k: usize,
+    /// Other levels do so too when most names are unique (more than half of the LMS
+    /// substrings have distinct names).
+    pub drop_unique_mostly: bool,
 }
 
 impl Ctx {
@@ -47,6 +50,7 @@ impl Ctx {
             par_induce_threads: 3,
             small_alphabet: 1 << 12,
             drop_unique_min_k: 257,
+            drop_unique_mostly: true,
         }
     }
 
@@ -174,19 +178,18 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     debug_assert_eq!(w, m);
 
     trace!(tm, "compact");
-    let try_drop = k >= ctx.drop_unique_min_k;
-    let names = name_lms_substrings(t, sa, m, try_drop, ctx);
+    // Naming marks the unique names if this level may drop suffixes: always on levels with
+    // large alphabets, and on the others (the bytes) only if most names turn out unique:
+    // there few suffixes can be dropped otherwise, and the passes cost more than they save.
+    let may_drop = k >= ctx.drop_unique_min_k || ctx.drop_unique_mostly;
+    let names = name_lms_substrings(t, sa, m, may_drop, ctx);
     trace!(tm, "naming names={names}");
 
-    // Leave out of the recursion what the names alone already place.
-    let dropped = if try_drop && names < m {
-        drop_unique(sa, m, n)
-    } else {
-        if try_drop {
-            unmark_names(&mut sa[m..], ctx);
-        }
-        None
-    };
+    // Leave out of the recursion what the names alone already place. (If not, the marks
+    // go when the names are gathered.)
+    let drop =
+        names < m && (k >= ctx.drop_unique_min_k || (ctx.drop_unique_mostly && 2 * names > m));
+    let dropped = if drop { drop_unique(sa, m, n) } else { None };
     let f = dropped.as_ref().map_or(0, |d| d.count);
     trace!(tm, "drop unique f={f}");
     gather_names(sa, m);
@@ -767,8 +770,9 @@ fn name_lms_substrings<C: Sym, I: Idx>(
             },
         );
     } else {
-        // One pass: compare with the previous substring, then name. An entry's name is
-        // unique if it is new and the next entry's is new too.
+        // One pass: compare with the previous substring, then name it. Each entry's name
+        // is stored one step late, when the next entry tells whether it is unique (new, and
+        // followed by another new one), so that the mark costs no second write.
         let mut name = 0;
         let mut q: Option<(usize, usize)> = None;
         let mut q_new = false;
@@ -780,20 +784,21 @@ fn name_lms_substrings<C: Sym, I: Idx>(
             let p = lms[i].to_usize();
             let p_len = lms_substring_len(t, p);
             let new = q.is_none_or(|(q, q_len)| differs(q, q_len, p, p_len));
-            name += usize::from(new);
-            rest[p / 2] = I::from_usize(name);
             if let Some((q, _)) = q {
-                if mark_unique && q_new && new {
-                    rest[q / 2] = rest[q / 2].flagged();
-                }
+                let v = I::from_usize(name);
+                rest[q / 2] = if mark_unique && q_new && new {
+                    v.flagged()
+                } else {
+                    v
+                };
             }
+            name += usize::from(new);
             q = Some((p, p_len));
             q_new = new;
         }
         if let Some((q, _)) = q {
-            if mark_unique && q_new {
-                rest[q / 2] = rest[q / 2].flagged();
-            }
+            let v = I::from_usize(name);
+            rest[q / 2] = if mark_unique && q_new { v.flagged() } else { v };
         }
         names = name;
     }
@@ -802,8 +807,8 @@ fn name_lms_substrings<C: Sym, I: Idx>(
     names
 }
 
-/// Moves the non-zero names in `sa[m..]` (1-based, at `m + p / 2` for LMS position `p`), in
-/// text order, to the end of `sa` as the reduced text (0-based).
+/// Moves the non-zero names in `sa[m..]` (1-based, at `m + p / 2` for LMS position `p`, maybe
+/// marked unique), in text order, to the end of `sa` as the reduced text (0-based, unmarked).
 fn gather_names<I: Idx>(sa: &mut [I], m: usize) {
     let n = sa.len();
     let mut w = n;
@@ -811,7 +816,7 @@ fn gather_names<I: Idx>(sa: &mut [I], m: usize) {
         let v = sa[i];
         if v != I::ZERO {
             w -= 1;
-            sa[w] = I::from_usize(v.to_usize() - 1);
+            sa[w] = I::from_usize(v.unflagged().to_usize() - 1);
         }
     }
 }
@@ -864,17 +869,25 @@ fn drop_unique<I: Idx>(sa: &mut [I], m: usize, n: usize) -> Option<Dropped> {
     let mut tm = (std::time::Instant::now(), 0u64);
     let (lms, rest) = sa.split_at_mut(m);
     // In text order, keep the mark only where the previous LMS substring is unique too
-    // (`p / 2 < (n + 1) / 2 <= n - m` for every LMS position `p`). Branch-free: whether a
-    // name is unique is close to a coin toss.
+    // (`p / 2 < (n + 1) / 2 <= n - m` for every LMS position `p`), and note the dropped
+    // slots in `pos` a word at a time (setting bits later, in rank order, at random, made
+    // that pass 2.7x slower on random data). Branch-free: whether a name is unique is close
+    // to a coin toss.
     let mut count = 0usize;
     let mut prev_unique = false;
-    for v in rest[..n.div_ceil(2)].iter_mut() {
-        let x = *v;
-        let unique = x.is_flagged();
-        let keep = unique & prev_unique;
-        *v = if keep { x } else { x.unflagged() };
-        count += usize::from(keep);
-        prev_unique = if x == I::ZERO { prev_unique } else { unique };
+    let mut pos = Bits::new(n.div_ceil(2));
+    for (word, part) in pos.0.iter_mut().zip(rest[..n.div_ceil(2)].chunks_mut(64)) {
+        let mut bits = 0u64;
+        for (j, v) in part.iter_mut().enumerate() {
+            let x = *v;
+            let unique = x.is_flagged();
+            let keep = unique & prev_unique;
+            *v = if keep { x } else { x.unflagged() };
+            bits |= u64::from(keep) << j;
+            prev_unique = if x == I::ZERO { prev_unique } else { unique };
+        }
+        *word = bits;
+        count += bits.count_ones() as usize;
     }
     trace!(tm, "  text-order pass");
     if count == 0 {
@@ -882,7 +895,6 @@ fn drop_unique<I: Idx>(sa: &mut [I], m: usize, n: usize) -> Option<Dropped> {
     }
     // In rank order: collect the dropped ones, renumber the others.
     let slot = |v: I| v.to_usize() / 2;
-    let mut pos = Bits::new(n.div_ceil(2));
     let mut rank = Bits::new(m);
     let mut k = 0usize;
     for i in 0..m {
@@ -897,7 +909,6 @@ fn drop_unique<I: Idx>(sa: &mut [I], m: usize, n: usize) -> Option<Dropped> {
         } else {
             I::from_usize(s.to_usize() - k)
         };
-        pos.0[slot(p) / 64] |= u64::from(dropped) << (slot(p) % 64);
         rank.0[i / 64] |= u64::from(dropped) << (i % 64);
         lms[k] = p;
         k += usize::from(dropped);
@@ -906,14 +917,4 @@ fn drop_unique<I: Idx>(sa: &mut [I], m: usize, n: usize) -> Option<Dropped> {
     trace!(tm, "  rank-order pass");
     let _ = tm;
     Some(Dropped { count, pos, rank })
-}
-
-/// Clears the unique marks `name_lms_substrings` set.
-fn unmark_names<I: Idx>(s: &mut [I], ctx: &Ctx) {
-    if ctx.par(s.len()) {
-        s.par_chunks_mut(ctx.chunk(s.len()))
-            .for_each(|p| p.iter_mut().for_each(|v| *v = v.unflagged()));
-    } else {
-        s.iter_mut().for_each(|v| *v = v.unflagged());
-    }
 }

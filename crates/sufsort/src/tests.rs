@@ -12,7 +12,7 @@ fn naive(text: &[u8]) -> Vec<u32> {
 }
 
 fn with_ctx(text: &[u8], threads: usize, block: usize) -> (Vec<u32>, Vec<u64>) {
-    with_ctx_drop(text, threads, block, 0)
+    with_ctx_drop(text, threads, block, 0, true)
 }
 
 fn with_ctx_drop(
@@ -20,6 +20,7 @@ fn with_ctx_drop(
     threads: usize,
     block: usize,
     drop_unique_min_k: usize,
+    drop_unique_mostly: bool,
 ) -> (Vec<u32>, Vec<u64>) {
     // Odd blocks also treat alphabets above 3 symbols as large (the atomic counting paths).
     let small_alphabet = if block % 2 == 1 { 3 } else { 1 << 12 };
@@ -31,6 +32,7 @@ fn with_ctx_drop(
         par_induce_threads: 2,
         small_alphabet,
         drop_unique_min_k,
+        drop_unique_mostly,
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -52,9 +54,12 @@ fn check_all(text: &[u8]) {
         assert_eq!(sa, expect, "threads {threads} block {block} text {text:?}");
         assert!(sa64.iter().map(|&x| x as u32).eq(expect.iter().copied()));
     }
-    // With unique names kept in the recursion at every level, too.
-    let (sa, _) = with_ctx_drop(text, 2, 3, usize::MAX);
+    // With unique names kept in the recursion at every level, and with them dropped only
+    // where most names are unique, too.
+    let (sa, _) = with_ctx_drop(text, 2, 3, usize::MAX, false);
     assert_eq!(sa, expect, "no drop, text {text:?}");
+    let (sa, _) = with_ctx_drop(text, 1, 3, usize::MAX, true);
+    assert_eq!(sa, expect, "drop where mostly unique, text {text:?}");
 }
 
 fn runny() -> impl Strategy<Value = Vec<u8>> {
