@@ -215,13 +215,21 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
 
     trace!(tm, "reduced done (n={n})");
     // Map reduced suffix numbers back to text positions.
+    // With a byte alphabet, also count the LMS suffixes per bucket, for placing them.
     let mut w = n;
+    let mut lms_counts = (k <= 256).then_some([0usize; 256]);
     match &dropped {
         None => for_each_lms_rev(t, |p| {
+            if let Some(lc) = &mut lms_counts {
+                lc[t[p].sym()] += 1;
+            }
             w -= 1;
             sa[w] = I::from_usize(p);
         }),
         Some(d) => for_each_lms_rev(t, |p| {
+            if let Some(lc) = &mut lms_counts {
+                lc[t[p].sym()] += 1;
+            }
             if !d.pos.get(p / 2) {
                 w -= 1;
                 sa[w] = I::from_usize(p);
@@ -257,19 +265,35 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
 
     trace!(tm, "map back");
     // Stage 2: put the sorted LMS suffixes at the ends of their buckets, then induce.
-    fill_zero(&mut sa[m..], ctx);
     bk.ends(t, ctx);
-    let ptrs = &mut *bk.ptrs;
-    for i in (0..m).rev() {
-        if i >= PREFETCH {
-            prefetch(t, sa[i - PREFETCH].to_usize());
+    if let Some(lc) = &lms_counts {
+        // They come grouped by bucket: move each bucket's run as a block to the end of its
+        // bucket and clear the rest of the bucket, last bucket first. (A bucket holds no run
+        // of a lower bucket: those lie below its start.)
+        let mut src = m;
+        for c in (0..k).rev() {
+            let l = lc[c];
+            let end = bk.ptrs[c].to_usize();
+            let start = if c == 0 { 0 } else { bk.ptrs[c - 1].to_usize() };
+            src -= l;
+            sa.copy_within(src..src + l, end - l);
+            sa[start..end - l].fill(I::ZERO);
         }
-        let p = sa[i];
-        sa[i] = I::ZERO;
-        let c = t[p.to_usize()].sym();
-        let e = ptrs[c].to_usize() - 1;
-        ptrs[c] = I::from_usize(e);
-        sa[e] = p;
+        debug_assert_eq!(src, 0);
+    } else {
+        fill_zero(&mut sa[m..], ctx);
+        let ptrs = &mut *bk.ptrs;
+        for i in (0..m).rev() {
+            if i >= PREFETCH {
+                prefetch(t, sa[i - PREFETCH].to_usize());
+            }
+            let p = sa[i];
+            sa[i] = I::ZERO;
+            let c = t[p.to_usize()].sym();
+            let e = ptrs[c].to_usize() - 1;
+            ptrs[c] = I::from_usize(e);
+            sa[e] = p;
+        }
     }
     trace!(tm, "place");
     bk.starts(t, ctx);
