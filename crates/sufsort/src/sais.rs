@@ -218,24 +218,15 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     // With a byte alphabet, also count the LMS suffixes per bucket, for placing them.
     let mut w = n;
     let mut lms_counts = (k <= 256).then_some([0usize; 256]);
-    match &dropped {
-        None => for_each_lms_rev(t, |p| {
-            if let Some(lc) = &mut lms_counts {
-                lc[t[p].sym()] += 1;
-            }
+    for_each_lms_rev(t, |p| {
+        if let Some(lc) = &mut lms_counts {
+            lc[t[p].sym()] += 1;
+        }
+        if dropped.as_ref().is_none_or(|d| !d.pos.get(p / 2)) {
             w -= 1;
             sa[w] = I::from_usize(p);
-        }),
-        Some(d) => for_each_lms_rev(t, |p| {
-            if let Some(lc) = &mut lms_counts {
-                lc[t[p].sym()] += 1;
-            }
-            if !d.pos.get(p / 2) {
-                w -= 1;
-                sa[w] = I::from_usize(p);
-            }
-        }),
-    }
+        }
+    });
     debug_assert_eq!(w, n - mr);
     {
         let (head, tail) = sa.split_at_mut(n - mr);
@@ -920,7 +911,7 @@ fn drop_unique<I: Idx>(sa: &mut [I], m: usize, n: usize) -> Option<Dropped> {
     // In rank order: collect the dropped ones, renumber the others.
     let slot = |v: I| v.to_usize() / 2;
     let mut rank = Bits::new(m);
-    let mut k = 0usize;
+    let mut gone = 0usize; // dropped so far
     for i in 0..m {
         if let Some(&a) = lms.get(i + PREFETCH) {
             prefetch(rest, slot(a));
@@ -931,13 +922,13 @@ fn drop_unique<I: Idx>(sa: &mut [I], m: usize, n: usize) -> Option<Dropped> {
         rest[slot(p)] = if dropped {
             I::ZERO
         } else {
-            I::from_usize(s.to_usize() - k)
+            I::from_usize(s.to_usize() - gone)
         };
         rank.0[i / 64] |= u64::from(dropped) << (i % 64);
-        lms[k] = p;
-        k += usize::from(dropped);
+        lms[gone] = p;
+        gone += usize::from(dropped);
     }
-    debug_assert_eq!(k, count);
+    debug_assert_eq!(gone, count);
     trace!(tm, "  rank-order pass");
     let _ = tm;
     Some(Dropped { count, pos, rank })
