@@ -933,3 +933,36 @@ fn drop_unique<I: Idx>(sa: &mut [I], m: usize, n: usize) -> Option<Dropped> {
     let _ = tm;
     Some(Dropped { count, pos, rank })
 }
+
+#[cfg(test)]
+mod drop_tests {
+    use super::*;
+
+    const F: u32 = u32::FLAG;
+
+    /// LMS positions 2, 4, 6, 8, 10 of a 12-symbol text, with the names (text order)
+    /// A U1 U2 A U3: U2 is unique and follows the unique U1, so it alone is dropped.
+    #[test]
+    fn drops_a_unique_name_after_a_unique_name() {
+        // Sorted: A (p2, p8), U1 (p4), U2 (p6), U3 (p10); names 1, 2, 3, 4.
+        let mut sa: Vec<u32> = vec![2, 8, 4, 6, 10, 0, 1, 2 | F, 3 | F, 1, 4 | F, 0];
+        let d = drop_unique(&mut sa, 5, 12).expect("one suffix can be dropped");
+        assert_eq!(d.count, 1);
+        assert_eq!(sa[0], 6, "the dropped position, in rank order");
+        // Names: p6's slot cleared, U3 renumbered 4 -> 3, the rest as they were, no marks.
+        assert_eq!(&sa[5..], &[0, 1, 2, 0, 1, 3, 0]);
+        let set = |b: &Bits, len: usize| (0..len).filter(|&i| b.get(i)).collect::<Vec<_>>();
+        assert_eq!(set(&d.pos, 6), vec![3], "slot p / 2 of the dropped p = 6");
+        assert_eq!(set(&d.rank, 5), vec![3], "its rank among the LMS suffixes");
+    }
+
+    /// Names A U1 A U2: both unique names follow a repeated one, so nothing is dropped and
+    /// the marks are cleared.
+    #[test]
+    fn keeps_unique_names_after_repeated_ones() {
+        let mut sa: Vec<u32> = vec![2, 6, 4, 8, 0, 1, 2 | F, 1, 3 | F, 0];
+        assert!(drop_unique(&mut sa, 4, 10).is_none());
+        assert_eq!(&sa[4..], &[0, 1, 2, 1, 3, 0]);
+        assert_eq!(&sa[..4], &[2, 6, 4, 8]);
+    }
+}
