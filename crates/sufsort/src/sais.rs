@@ -181,15 +181,15 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     // Naming marks the unique names if this level may drop suffixes: always on levels with
     // large alphabets, and on the others (the bytes) only if most names turn out unique:
     // there few suffixes can be dropped otherwise, and the passes cost more than they save.
-    let may_drop = k >= ctx.drop_unique_min_k || ctx.drop_unique_mostly;
+    let large_k = k >= ctx.drop_unique_min_k;
+    let may_drop = large_k || ctx.drop_unique_mostly;
     let names = name_lms_substrings(t, sa, m, may_drop, ctx);
     trace!(tm, "naming names={names}");
 
     // Leave out of the recursion what the names alone already place. (If not, the marks
     // go when the names are gathered.)
-    let drop =
-        names < m && (k >= ctx.drop_unique_min_k || (ctx.drop_unique_mostly && 2 * names > m));
-    let dropped = if drop { drop_unique(sa, m, n) } else { None };
+    let drop = names < m && (large_k || (ctx.drop_unique_mostly && 2 * names > m));
+    let dropped = if drop { drop_unique(sa, m) } else { None };
     let f = dropped.as_ref().map_or(0, |d| d.count);
     trace!(tm, "drop unique f={f}");
     gather_names(sa, m);
@@ -873,21 +873,23 @@ struct Dropped {
 /// remaining suffixes. Those are the ones dropped here; the last LMS substring (it reaches the
 /// end of the text) always has a unique name, so every stretch ends in R.
 ///
-/// On entry `sa[..m]` holds the LMS positions in LMS-substring order and `sa[m + p / 2]` the
-/// name of position `p`, marked if unique (as `name_lms_substrings` leaves them). On return,
-/// if any were dropped: their positions, in rank order, in `sa[..count]`, their name slots
-/// zeroed, and every other name unmarked and reduced by the number of dropped names below it.
-/// Returns `None`, with the names unmarked and otherwise as they were, if none can be
-/// dropped.
-fn drop_unique<I: Idx>(sa: &mut [I], m: usize, n: usize) -> Option<Dropped> {
+/// `sa` is the level's array (`n` entries, one per text symbol). On entry `sa[..m]` holds
+/// the LMS positions in LMS-substring order and `sa[m + p / 2]` the name of position `p`,
+/// marked if unique (as `name_lms_substrings` leaves them). On return, if any were dropped:
+/// their positions, in rank order, in `sa[..count]`, their name slots zeroed, and every
+/// other name unmarked and reduced by the number of dropped names below it. Returns `None`,
+/// with the names unmarked and otherwise as they were, if none can be dropped.
+fn drop_unique<I: Idx>(sa: &mut [I], m: usize) -> Option<Dropped> {
     #[cfg_attr(not(feature = "trace"), allow(unused_mut))]
     let mut tm = (std::time::Instant::now(), 0u64);
+    let n = sa.len();
     let (lms, rest) = sa.split_at_mut(m);
     // In text order, keep the mark only where the previous LMS substring is unique too
     // (`p / 2 < (n + 1) / 2 <= n - m` for every LMS position `p`), and note the dropped
-    // slots in `pos` a word at a time (setting bits later, in rank order, at random, made
-    // that pass 2.7x slower on random data). Branch-free: whether a name is unique is close
-    // to a coin toss.
+    // slots in `pos` a word at a time (setting them in the rank-order pass instead, at
+    // random, made that pass take 763 instead of ~290 ms on random:64: `sa_time` trace
+    // build, see docs/BENCHMARKS.md). Branch-free: whether a name is unique is close to a
+    // coin toss.
     let mut count = 0usize;
     let mut prev_unique = false;
     let mut pos = Bits::new(n.div_ceil(2));
@@ -946,7 +948,7 @@ mod drop_tests {
     fn drops_a_unique_name_after_a_unique_name() {
         // Sorted: A (p2, p8), U1 (p4), U2 (p6), U3 (p10); names 1, 2, 3, 4.
         let mut sa: Vec<u32> = vec![2, 8, 4, 6, 10, 0, 1, 2 | F, 3 | F, 1, 4 | F, 0];
-        let d = drop_unique(&mut sa, 5, 12).expect("one suffix can be dropped");
+        let d = drop_unique(&mut sa, 5).expect("one suffix can be dropped");
         assert_eq!(d.count, 1);
         assert_eq!(sa[0], 6, "the dropped position, in rank order");
         // Names: p6's slot cleared, U3 renumbered 4 -> 3, the rest as they were, no marks.
@@ -961,7 +963,7 @@ mod drop_tests {
     #[test]
     fn keeps_unique_names_after_repeated_ones() {
         let mut sa: Vec<u32> = vec![2, 6, 4, 8, 0, 1, 2 | F, 1, 3 | F, 0];
-        assert!(drop_unique(&mut sa, 4, 10).is_none());
+        assert!(drop_unique(&mut sa, 4).is_none());
         assert_eq!(&sa[4..], &[0, 1, 2, 1, 3, 0]);
         assert_eq!(&sa[..4], &[2, 6, 4, 8]);
     }
