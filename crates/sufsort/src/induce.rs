@@ -89,13 +89,20 @@ fn induce_l_seq<C: Sym, I: Idx, const STAGE1: bool>(t: &[C], sa: &mut [I], ptrs:
     // prefetch distances ahead, then the bucket pointer one distance ahead.
     let big = ptrs.len() > 1 << 14;
     for i in 0..n {
+        // Only for the entries that will induce (others would waste memory traffic); the
+        // address is selected, not branched on.
         if let Some(&a) = sa.get(i + 2 * PREFETCH) {
-            prefetch(t, a.unflagged().to_usize().wrapping_sub(1));
+            let q = if a != I::ZERO && !a.is_flagged() {
+                a.to_usize() - 1
+            } else {
+                0
+            };
+            prefetch(t, q);
         }
         if big {
             if let Some(&a) = sa.get(i + PREFETCH) {
-                if let Some(c) = t.get(a.unflagged().to_usize().wrapping_sub(1)) {
-                    prefetch(ptrs, c.sym());
+                if a != I::ZERO && !a.is_flagged() {
+                    prefetch(ptrs, t[a.to_usize() - 1].sym());
                 }
             }
         }
@@ -118,10 +125,13 @@ fn induce_s_seq<C: Sym, I: Idx, const STAGE1: bool>(t: &[C], sa: &mut [I], ptrs:
     let big = ptrs.len() > 1 << 14;
     for i in (0..n).rev() {
         if i >= 2 * PREFETCH {
-            prefetch(
-                t,
-                sa[i - 2 * PREFETCH].unflagged().to_usize().wrapping_sub(1),
-            );
+            let a = sa[i - 2 * PREFETCH];
+            let q = if a.is_flagged() {
+                a.unflagged().to_usize().wrapping_sub(1)
+            } else {
+                0
+            };
+            prefetch(t, q);
         }
         if big && i >= PREFETCH {
             let a = sa[i - PREFETCH];
@@ -149,7 +159,12 @@ fn gather_l<C: Sym, I: Idx, const STAGE1: bool>(t: &[C], part: &mut [I], cache: 
     let len = part.len();
     for i in 0..len {
         if let Some(&a) = part.get(i + PREFETCH) {
-            prefetch(t, a.unflagged().to_usize().wrapping_sub(1));
+            let q = if a != I::ZERO && !a.is_flagged() {
+                a.to_usize() - 1
+            } else {
+                0
+            };
+            prefetch(t, q);
         }
         let v = part[i];
         cache[i] = if v != I::ZERO && !v.is_flagged() {
@@ -169,7 +184,12 @@ fn gather_s<C: Sym, I: Idx, const STAGE1: bool>(t: &[C], part: &mut [I], cache: 
     let len = part.len();
     for i in 0..len {
         if let Some(&a) = part.get(i + PREFETCH) {
-            prefetch(t, a.unflagged().to_usize().wrapping_sub(1));
+            let q = if a.is_flagged() {
+                a.unflagged().to_usize().wrapping_sub(1)
+            } else {
+                0
+            };
+            prefetch(t, q);
         }
         let v = part[i];
         cache[i] = if v.is_flagged() {
