@@ -603,36 +603,33 @@ fn count_and_place_lms_par<C: Sym, I: Idx>(
 /// The length of the LMS substring starting at the LMS position `p`: up to and including the
 /// next LMS position, or to the virtual sentinel (`n - p + 1`) if there is none.
 ///
-/// Types are constant over a run of equal symbols (S if the run's symbol is smaller than the
-/// next run's, L if larger or if the run ends the text), so the walk goes run by run: past
-/// the S runs from `p`, then past the L runs; the next LMS position is the start of the first
-/// S run after them.
+/// The walk goes up from `p` (an S-type suffix) to the first descent: the symbol before a
+/// descent is L-type. After it, the next ascent `t[i] < t[i + 1]` makes `i` S-type, and the
+/// run of equal symbols that ends at `i` (S-type throughout) starts right after the last
+/// descent: that start is the next LMS position. One comparison per step, no loop per run:
+/// measured faster than walking run by run (in-process naming harness on duckdb's sorted
+/// LMS substrings, alternating: 419/473 vs 463/495 ms and 439/500 vs 578/653 ms min/median,
+/// two runs).
 #[inline]
 pub(crate) fn lms_substring_len<C: Sym>(t: &[C], p: usize) -> usize {
     let n = t.len();
-    let run_end = |i: usize| {
-        let c = t[i];
-        let mut e = i + 1;
-        while e < n && t[e] == c {
-            e += 1;
-        }
-        e
-    };
     let mut i = p;
-    let mut in_l = false;
-    loop {
-        let e = run_end(i);
-        if e == n {
-            // The last run is L-type: no LMS position after `p`.
-            return n - p + 1;
-        }
-        let s_run = t[i] < t[e];
-        if s_run && in_l {
-            return i - p + 1;
-        }
-        in_l |= !s_run;
-        i = e;
+    while i + 1 < n && t[i] <= t[i + 1] {
+        i += 1;
     }
+    // `i` is L-type now (or the last position, which is L-type too).
+    let mut run_start = i + 1;
+    i += 1;
+    while i + 1 < n {
+        if t[i] < t[i + 1] {
+            return run_start - p + 1;
+        }
+        if t[i] > t[i + 1] {
+            run_start = i + 1;
+        }
+        i += 1;
+    }
+    n - p + 1
 }
 
 /// Moves the non-zero entries of `sa` to its front, in order, and zeroes the rest. Returns
