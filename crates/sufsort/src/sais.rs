@@ -166,6 +166,20 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
         }
     };
     trace!(tm, "count+place m={m}");
+    // With a byte alphabet, the LMS suffixes per bucket, for placing the sorted ones in stage
+    // 2 as blocks: the placement left each bucket pointer that far below its bucket's end.
+    let lms_counts = match &bk.counts {
+        Some(counts) if k <= 256 => {
+            let mut lc = [0usize; 256];
+            let mut end = 0;
+            for c in 0..k {
+                end += counts[c].to_usize();
+                lc[c] = end - bk.ptrs[c].to_usize();
+            }
+            Some(lc)
+        }
+        _ => None,
+    };
     bk.starts(t, ctx);
     induce_l::<C, I, true>(t, sa, bk.ptrs, ctx);
     trace!(tm, "stage1 L");
@@ -214,20 +228,12 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     }
 
     trace!(tm, "reduced done (n={n})");
-    // Map reduced suffix numbers back to text positions.
-    // With a byte alphabet, also count the LMS suffixes per bucket, for placing them.
-    let mut w = n;
-    let mut lms_counts = (k <= 256).then_some([0usize; 256]);
-    for_each_lms_rev(t, |p| {
-        if let Some(lc) = &mut lms_counts {
-            lc[t[p].sym()] += 1;
-        }
-        if dropped.as_ref().is_none_or(|d| !d.pos.get(p / 2)) {
-            w -= 1;
-            sa[w] = I::from_usize(p);
-        }
-    });
-    debug_assert_eq!(w, n - mr);
+    // Map reduced suffix numbers back to text positions: first the positions that went into
+    // the recursion, in text order, into `sa[n - mr..]`.
+    match &dropped {
+        Some(d) => gather_lms(t, sa, mr, |p| !d.pos.get(p / 2)),
+        None => gather_lms(t, sa, mr, |_| true),
+    }
     {
         let (head, tail) = sa.split_at_mut(n - mr);
         let head = &mut head[..mr];
@@ -348,6 +354,37 @@ fn for_each_lms_rev<C: Sym>(t: &[C], mut f: impl FnMut(usize)) {
         }
         s_next = s;
     }
+}
+
+/// Writes the LMS positions `p` of `t` for which `keep(p)` holds, in text order, into
+/// `sa[n - count..n]` (`n = t.len()`; `count` must be their number). Every other entry of `sa`
+/// keeps its value.
+///
+/// Branch-free: each position is written at the next free slot, which moves only for the
+/// kept LMS positions (whether a position is LMS is data, and a branch on it mispredicts).
+/// The one slot below the range that the last writes land on is restored afterwards.
+/// (In-process harness on duckdb, the walk alone: 102/125 vs 151/180 ms min/median.)
+fn gather_lms<C: Sym, I: Idx>(t: &[C], sa: &mut [I], count: usize, keep: impl Fn(usize) -> bool) {
+    let n = t.len();
+    if n < 2 {
+        debug_assert_eq!(count, 0);
+        return;
+    }
+    // The slot below the range, if any (`count` < `n`: at most every other position is LMS).
+    let below = n - count - 1;
+    let saved = sa[below];
+    let mut w = n;
+    let mut s_next = false; // suffix n - 1 is L-type
+    for i in (0..n - 1).rev() {
+        let (x, y) = (t[i], t[i + 1]);
+        let s = (x < y) | ((x == y) & s_next);
+        let p = i + 1;
+        sa[w - 1] = I::from_usize(p);
+        w -= usize::from(s_next & !s & keep(p));
+        s_next = s;
+    }
+    debug_assert_eq!(w, n - count);
+    sa[below] = saved;
 }
 
 /// The bucket arrays of one level.
@@ -582,6 +619,8 @@ fn count_and_place_lms_par<C: Sym, I: Idx>(
             offsets[i][c] = end;
             end -= hist[i].1[c];
         }
+        // As the sequential placement leaves it: below the bucket's LMS suffixes.
+        ptrs[c] = I::from_usize(end);
     }
     let m: usize = hist.iter().map(|h| h.1.iter().sum::<usize>()).sum();
     fill_zero(sa, ctx);
