@@ -486,25 +486,40 @@ fn place_lms_seq<C: Sym, I: Idx>(
             .zip(&s_end)
             .map(|(&(a, b), &s_b)| {
                 let mut m = 0;
-                for_each_lms_in(t, a, b, s_b, |p| {
-                    if p >= a + PREFETCH {
-                        prefetch(ptrs, t[p - PREFETCH].sym());
+                for_each_lms_batch(t, a, b, s_b, |batch| {
+                    for (i, &p) in batch.iter().enumerate() {
+                        if let Some(&q) = batch.get(i + PREFETCH) {
+                            prefetch(ptrs, t[q].sym());
+                        }
+                        let c = t[p].sym();
+                        let e = I::fetch_sub(&ptrs[c], I::from_usize(1)).to_usize() - 1;
+                        I::store(&sa[e], I::from_usize(p));
                     }
-                    let c = t[p].sym();
-                    let e = I::fetch_sub(&ptrs[c], I::from_usize(1)).to_usize() - 1;
-                    I::store(&sa[e], I::from_usize(p));
-                    m += 1;
+                    m += batch.len();
                 });
                 m
             })
             .sum();
     }
-    let big = ptrs.len() > 1 << 14;
     let mut m = 0usize;
+    if ptrs.len() > 1 << 14 {
+        // The bucket pointers miss the cache: batches of LMS positions, so that the pointer
+        // of the LMS position a prefetch distance ahead can be fetched.
+        for_each_lms_batch(t, 0, n, None, |batch| {
+            for (i, &p) in batch.iter().enumerate() {
+                if let Some(&q) = batch.get(i + PREFETCH) {
+                    prefetch(ptrs, t[q].sym());
+                }
+                let c = t[p].sym();
+                let e = ptrs[c].to_usize() - 1;
+                ptrs[c] = I::from_usize(e);
+                sa[e] = I::from_usize(p);
+            }
+            m += batch.len();
+        });
+        return m;
+    }
     for_each_lms_rev(t, |p| {
-        if big && p >= PREFETCH {
-            prefetch(ptrs, t[p - PREFETCH].sym());
-        }
         let c = t[p].sym();
         let e = ptrs[c].to_usize() - 1;
         ptrs[c] = I::from_usize(e);
@@ -512,6 +527,44 @@ fn place_lms_seq<C: Sym, I: Idx>(
         m += 1;
     });
     m
+}
+
+/// Calls `f` with batches of the LMS positions in `a..b`, right to left (the order of
+/// [`for_each_lms_in`]), given the type of suffix `b` (`None` if `b == n`). The positions are
+/// gathered branch-free (whether a position is LMS is data, and a branch on it mispredicts),
+/// and a batch lets the caller prefetch for the positions ahead of the one it works on.
+pub(crate) fn for_each_lms_batch<C: Sym>(
+    t: &[C],
+    a: usize,
+    b: usize,
+    s_b: Option<bool>,
+    mut f: impl FnMut(&[usize]),
+) {
+    /// Text positions scanned per batch.
+    const SCAN: usize = 2048;
+    let lo = a.max(1);
+    if lo >= b {
+        return;
+    }
+    let mut buf = [0usize; SCAN];
+    let mut s = s_type(t, b - 1, s_b); // the type of suffix p
+    let mut p = b - 1;
+    loop {
+        let stop = p.saturating_sub(SCAN - 1).max(lo);
+        let mut k = 0;
+        for q in (stop..=p).rev() {
+            let (x, y) = (t[q - 1], t[q]);
+            let s_prev = (x < y) | ((x == y) & s);
+            buf[k] = q;
+            k += usize::from(s & !s_prev);
+            s = s_prev;
+        }
+        f(&buf[..k]);
+        if stop == lo {
+            return;
+        }
+        p = stop - 1;
+    }
 }
 
 /// Whether suffix `i` is S-type, given whether suffix `i + 1` is (`None` for `i = n - 1`).
@@ -550,7 +603,7 @@ fn for_each_lms_in<C: Sym>(
 
 /// For chunks `bounds` (consecutive, covering `t`), the type of the suffix just past each
 /// chunk (`None` past the end of the text).
-fn chunk_end_types<C: Sym>(t: &[C], bounds: &[(usize, usize)]) -> Vec<Option<bool>> {
+pub(crate) fn chunk_end_types<C: Sym>(t: &[C], bounds: &[(usize, usize)]) -> Vec<Option<bool>> {
     let n = t.len();
     // The type of each chunk's first suffix, if the chunk decides it (it does unless the chunk
     // and the first symbol after it are all one symbol).

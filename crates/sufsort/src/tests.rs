@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use crate::sais::{lms_substring_len, sais, Ctx};
+use crate::sais::{chunk_end_types, for_each_lms_batch, lms_substring_len, sais, Ctx};
 
 fn naive(text: &[u8]) -> Vec<u32> {
     let mut sa: Vec<u32> = (0..text.len() as u32).collect();
@@ -96,6 +96,32 @@ proptest! {
     ]) {
         for (p, len) in lms_lengths_naive(&text) {
             prop_assert_eq!(lms_substring_len(&text, p), len, "at {} in {:?}", p, text);
+        }
+    }
+
+    /// The batched, branch-free LMS scan finds exactly the LMS positions, right to left, in
+    /// every chunk of a split text; texts longer than a batch's scan (2048) included.
+    #[test]
+    fn lms_batches(
+        text in prop_oneof![
+            prop::collection::vec(0u8..3, 0..6000),
+            prop::collection::vec(any::<u8>(), 0..6000),
+            runny(),
+        ],
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+    ) {
+        let n = text.len();
+        let lms: Vec<usize> = lms_lengths_naive(&text).into_iter().map(|(p, _)| p).collect();
+        let mut at: Vec<usize> = cuts.iter().map(|c| c.index(n + 1)).chain([0, n]).collect();
+        at.sort_unstable();
+        at.dedup();
+        let bounds: Vec<(usize, usize)> = at.windows(2).map(|w| (w[0], w[1])).collect();
+        let s_end = chunk_end_types(&text, &bounds);
+        for (&(a, b), &s_b) in bounds.iter().zip(&s_end) {
+            let mut got = Vec::new();
+            for_each_lms_batch(&text, a, b, s_b, |batch| got.extend_from_slice(batch));
+            let want: Vec<usize> = lms.iter().rev().copied().filter(|p| (a..b).contains(p)).collect();
+            prop_assert_eq!(got, want, "chunk {}..{} of {}", a, b, n);
         }
     }
 
