@@ -651,12 +651,22 @@ fn count_and_place_lms_par<C: Sym, I: Idx>(
         .par_iter()
         .zip(&s_end)
         .map(|(&(a, b), &s_b)| {
-            let mut sym = vec![0usize; k];
-            for &c in &t[a..b] {
-                sym[c.sym()] += 1;
+            // One branch-free pass: position q counts in slot 2 * t[q] + (whether q is LMS).
+            let mut both = vec![0usize; 2 * k];
+            if a < b {
+                let mut s = s_type(t, b - 1, s_b); // the type of suffix q
+                for q in (a.max(1)..b).rev() {
+                    let (x, y) = (t[q - 1], t[q]);
+                    let s_prev = (x < y) | ((x == y) & s);
+                    both[2 * y.sym() + usize::from(s & !s_prev)] += 1;
+                    s = s_prev;
+                }
+                if a == 0 {
+                    both[2 * t[0].sym()] += 1; // position 0 is never LMS
+                }
             }
-            let mut lms = vec![0usize; k];
-            for_each_lms_in(t, a, b, s_b, |p| lms[t[p].sym()] += 1);
+            let sym = both.chunks(2).map(|p| p[0] + p[1]).collect::<Vec<_>>();
+            let lms = both.chunks(2).map(|p| p[1]).collect::<Vec<_>>();
             (sym, lms)
         })
         .collect();
