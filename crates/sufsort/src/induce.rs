@@ -49,6 +49,25 @@ fn s_entry<C: Sym, I: Idx>(t: &[C], j: usize) -> I {
     }
 }
 
+/// Whether entry `v` induces in the left-to-right pass: a plain, non-empty one.
+#[inline(always)]
+fn induces_l<I: Idx>(v: I) -> bool {
+    v != I::ZERO && !v.is_flagged()
+}
+
+/// The text position to prefetch for entry `a` ahead of a pass: its predecessor if the pass
+/// induces from it (`induces`), otherwise 0, the text's first line, which stays cached.
+/// Prefetching for entries that induce nothing would only take memory traffic from those
+/// that do; the address is selected, not branched on.
+#[inline(always)]
+fn ahead<I: Idx>(a: I, induces: bool) -> usize {
+    if induces {
+        a.unflagged().to_usize().wrapping_sub(1)
+    } else {
+        0
+    }
+}
+
 /// Left-to-right pass. `ptrs` holds the bucket starts on entry.
 pub(crate) fn induce_l<C: Sym, I: Idx, const STAGE1: bool>(
     t: &[C],
@@ -89,25 +108,18 @@ fn induce_l_seq<C: Sym, I: Idx, const STAGE1: bool>(t: &[C], sa: &mut [I], ptrs:
     // prefetch distances ahead, then the bucket pointer one distance ahead.
     let big = ptrs.len() > 1 << 14;
     for i in 0..n {
-        // Only for the entries that will induce (others would waste memory traffic); the
-        // address is selected, not branched on.
         if let Some(&a) = sa.get(i + 2 * PREFETCH) {
-            let q = if a != I::ZERO && !a.is_flagged() {
-                a.to_usize() - 1
-            } else {
-                0
-            };
-            prefetch(t, q);
+            prefetch(t, ahead(a, induces_l(a)));
         }
         if big {
             if let Some(&a) = sa.get(i + PREFETCH) {
-                if a != I::ZERO && !a.is_flagged() {
+                if induces_l(a) {
                     prefetch(ptrs, t[a.to_usize() - 1].sym());
                 }
             }
         }
         let v = sa[i];
-        if v != I::ZERO && !v.is_flagged() {
+        if induces_l(v) {
             if STAGE1 {
                 sa[i] = I::ZERO;
             }
@@ -126,12 +138,7 @@ fn induce_s_seq<C: Sym, I: Idx, const STAGE1: bool>(t: &[C], sa: &mut [I], ptrs:
     for i in (0..n).rev() {
         if i >= 2 * PREFETCH {
             let a = sa[i - 2 * PREFETCH];
-            let q = if a.is_flagged() {
-                a.unflagged().to_usize().wrapping_sub(1)
-            } else {
-                0
-            };
-            prefetch(t, q);
+            prefetch(t, ahead(a, a.is_flagged()));
         }
         if big && i >= PREFETCH {
             let a = sa[i - PREFETCH];
@@ -159,15 +166,10 @@ fn gather_l<C: Sym, I: Idx, const STAGE1: bool>(t: &[C], part: &mut [I], cache: 
     let len = part.len();
     for i in 0..len {
         if let Some(&a) = part.get(i + PREFETCH) {
-            let q = if a != I::ZERO && !a.is_flagged() {
-                a.to_usize() - 1
-            } else {
-                0
-            };
-            prefetch(t, q);
+            prefetch(t, ahead(a, induces_l(a)));
         }
         let v = part[i];
-        cache[i] = if v != I::ZERO && !v.is_flagged() {
+        cache[i] = if induces_l(v) {
             if STAGE1 {
                 part[i] = I::ZERO;
             }
@@ -184,12 +186,7 @@ fn gather_s<C: Sym, I: Idx, const STAGE1: bool>(t: &[C], part: &mut [I], cache: 
     let len = part.len();
     for i in 0..len {
         if let Some(&a) = part.get(i + PREFETCH) {
-            let q = if a.is_flagged() {
-                a.unflagged().to_usize().wrapping_sub(1)
-            } else {
-                0
-            };
-            prefetch(t, q);
+            prefetch(t, ahead(a, a.is_flagged()));
         }
         let v = part[i];
         cache[i] = if v.is_flagged() {
@@ -252,7 +249,7 @@ fn induce_l_par<C: Sym, I: Idx, const STAGE1: bool>(
                 // Induced into this block, after `idx`: resolve it now, in scan order.
                 let ti = tgt - s;
                 debug_assert!(ti > idx && cache[ti].0 == I::NONE);
-                if v != I::ZERO && !v.is_flagged() {
+                if induces_l(v) {
                     if STAGE1 {
                         val = I::ZERO;
                     }

@@ -339,23 +339,6 @@ fn bucket_ends<I: Idx>(counts: &[I], ptrs: &mut [I]) {
     }
 }
 
-/// Calls `f` with every LMS position, right to left. (Position `n`, the virtual sentinel, is
-/// not reported.)
-fn for_each_lms_rev<C: Sym>(t: &[C], mut f: impl FnMut(usize)) {
-    let n = t.len();
-    if n < 2 {
-        return;
-    }
-    let mut s_next = false; // suffix n-1 is L-type: it is larger than the empty suffix
-    for i in (0..n - 1).rev() {
-        let s = t[i] < t[i + 1] || (t[i] == t[i + 1] && s_next);
-        if !s && s_next {
-            f(i + 1);
-        }
-        s_next = s;
-    }
-}
-
 /// Writes the LMS positions `p` of `t` for which `keep(p)` holds, in text order, into
 /// `sa[n - count..n]` (`n = t.len()`; `count` must be their number). Every other entry of `sa`
 /// keeps its value.
@@ -363,7 +346,8 @@ fn for_each_lms_rev<C: Sym>(t: &[C], mut f: impl FnMut(usize)) {
 /// Branch-free: each position is written at the next free slot, which moves only for the
 /// kept LMS positions (whether a position is LMS is data, and a branch on it mispredicts).
 /// The one slot below the range that the last writes land on is restored afterwards.
-/// (In-process harness on duckdb, the walk alone: 102/125 vs 151/180 ms min/median.)
+/// (Against a branch per LMS position: the map-back phase on duckdb, 1 thread, 273/294 ->
+/// 186/234 ms min/median over 5 alternating `sa_time --reps 1` runs of the `trace` build.)
 fn gather_lms<C: Sym, I: Idx>(t: &[C], sa: &mut [I], count: usize, keep: impl Fn(usize) -> bool) {
     let n = t.len();
     if n < 2 {
@@ -376,8 +360,7 @@ fn gather_lms<C: Sym, I: Idx>(t: &[C], sa: &mut [I], count: usize, keep: impl Fn
     let mut w = n;
     let mut s_next = false; // suffix n - 1 is L-type
     for i in (0..n - 1).rev() {
-        let (x, y) = (t[i], t[i + 1]);
-        let s = (x < y) | ((x == y) & s_next);
+        let s = s_before(t[i], t[i + 1], s_next);
         let p = i + 1;
         sa[w - 1] = I::from_usize(p);
         w -= usize::from(s_next & !s & keep(p));
@@ -519,7 +502,7 @@ fn place_lms_seq<C: Sym, I: Idx>(
         });
         return m;
     }
-    for_each_lms_rev(t, |p| {
+    for_each_lms_in(t, 0, n, None, |p| {
         let c = t[p].sym();
         let e = ptrs[c].to_usize() - 1;
         ptrs[c] = I::from_usize(e);
@@ -553,8 +536,7 @@ pub(crate) fn for_each_lms_batch<C: Sym>(
         let stop = p.saturating_sub(SCAN - 1).max(lo);
         let mut k = 0;
         for q in (stop..=p).rev() {
-            let (x, y) = (t[q - 1], t[q]);
-            let s_prev = (x < y) | ((x == y) & s);
+            let s_prev = s_before(t[q - 1], t[q], s);
             buf[k] = q;
             k += usize::from(s & !s_prev);
             s = s_prev;
@@ -567,13 +549,18 @@ pub(crate) fn for_each_lms_batch<C: Sym>(
     }
 }
 
+/// Whether the suffix at symbol `x` is S-type, given the next symbol `y` and whether the
+/// suffix at `y` is S-type. (Bitwise operators, not `&&` / `||`: the types are data, and
+/// branches on them mispredict.)
+#[inline(always)]
+fn s_before<C: Sym>(x: C, y: C, s_y: bool) -> bool {
+    (x < y) | ((x == y) & s_y)
+}
+
 /// Whether suffix `i` is S-type, given whether suffix `i + 1` is (`None` for `i = n - 1`).
 #[inline(always)]
 fn s_type<C: Sym>(t: &[C], i: usize, s_next: Option<bool>) -> bool {
-    match s_next {
-        None => false,
-        Some(s) => t[i] < t[i + 1] || (t[i] == t[i + 1] && s),
-    }
+    s_next.is_some_and(|s| s_before(t[i], t[i + 1], s))
 }
 
 /// Calls `f` with the LMS positions in `a..b`, right to left, given the type of suffix `b`
@@ -585,19 +572,17 @@ fn for_each_lms_in<C: Sym>(
     s_b: Option<bool>,
     mut f: impl FnMut(usize),
 ) {
-    let mut s_next = s_b;
-    let mut prev: Option<bool> = None; // type of suffix i + 1, once inside the range
-    for i in (a..b).rev() {
-        let s = s_type(t, i, s_next);
-        if prev == Some(true) && !s {
-            f(i + 1);
-        }
-        prev = Some(s);
-        s_next = Some(s);
+    let lo = a.max(1); // position 0 is never LMS
+    if lo >= b {
+        return;
     }
-    // Position a itself: LMS if S-type with an L-type predecessor.
-    if a > 0 && a < b && prev == Some(true) && !s_type(t, a - 1, Some(true)) {
-        f(a);
+    let mut s = s_type(t, b - 1, s_b); // the type of suffix q
+    for q in (lo..b).rev() {
+        let s_prev = s_before(t[q - 1], t[q], s);
+        if s && !s_prev {
+            f(q);
+        }
+        s = s_prev;
     }
 }
 
@@ -646,8 +631,8 @@ fn count_and_place_lms_par<C: Sym, I: Idx>(
         .map(|a| (a, (a + chunk).min(n)))
         .collect();
     let s_end = chunk_end_types(t, &bounds);
-    // Per chunk: symbol counts and LMS counts per bucket.
-    let hist: Vec<(Vec<usize>, Vec<usize>)> = bounds
+    // Per chunk, per bucket c: the non-LMS positions in slot 2c, the LMS ones in 2c + 1.
+    let hist: Vec<Vec<usize>> = bounds
         .par_iter()
         .zip(&s_end)
         .map(|(&(a, b), &s_b)| {
@@ -656,22 +641,19 @@ fn count_and_place_lms_par<C: Sym, I: Idx>(
             if a < b {
                 let mut s = s_type(t, b - 1, s_b); // the type of suffix q
                 for q in (a.max(1)..b).rev() {
-                    let (x, y) = (t[q - 1], t[q]);
-                    let s_prev = (x < y) | ((x == y) & s);
-                    both[2 * y.sym() + usize::from(s & !s_prev)] += 1;
+                    let s_prev = s_before(t[q - 1], t[q], s);
+                    both[2 * t[q].sym() + usize::from(s & !s_prev)] += 1;
                     s = s_prev;
                 }
                 if a == 0 {
                     both[2 * t[0].sym()] += 1; // position 0 is never LMS
                 }
             }
-            let sym = both.chunks(2).map(|p| p[0] + p[1]).collect::<Vec<_>>();
-            let lms = both.chunks(2).map(|p| p[1]).collect::<Vec<_>>();
-            (sym, lms)
+            both
         })
         .collect();
     for (c, count) in counts.iter_mut().enumerate() {
-        *count = I::from_usize(hist.iter().map(|h| h.0[c]).sum());
+        *count = I::from_usize(hist.iter().map(|h| h[2 * c] + h[2 * c + 1]).sum());
     }
     bucket_ends(counts, ptrs);
     // Chunk i writes its LMS suffixes of bucket c just below those of the chunks after it.
@@ -680,12 +662,12 @@ fn count_and_place_lms_par<C: Sym, I: Idx>(
         let mut end = ptrs[c].to_usize();
         for i in (0..bounds.len()).rev() {
             offsets[i][c] = end;
-            end -= hist[i].1[c];
+            end -= hist[i][2 * c + 1];
         }
         // As the sequential placement leaves it: below the bucket's LMS suffixes.
         ptrs[c] = I::from_usize(end);
     }
-    let m: usize = hist.iter().map(|h| h.1.iter().sum::<usize>()).sum();
+    let m: usize = hist.iter().flat_map(|h| h.iter().skip(1).step_by(2)).sum();
     fill_zero(sa, ctx);
     let view = I::atomic_view(sa);
     bounds
@@ -709,9 +691,9 @@ fn count_and_place_lms_par<C: Sym, I: Idx>(
 /// descent is L-type. After it, the next ascent `t[i] < t[i + 1]` makes `i` S-type, and the
 /// run of equal symbols that ends at `i` (S-type throughout) starts right after the last
 /// descent: that start is the next LMS position. One comparison per step, no loop per run:
-/// measured faster than walking run by run (in-process naming harness on duckdb's sorted
-/// LMS substrings, alternating: 419/473 vs 463/495 ms and 439/500 vs 578/653 ms min/median,
-/// two runs).
+/// measured faster than walking run by run (top-level naming phase on duckdb, 1 thread,
+/// 548/619 vs 633/701 ms min/median over 5 alternating `sa_time --reps 1` runs of the
+/// `trace` build).
 #[inline]
 pub(crate) fn lms_substring_len<C: Sym>(t: &[C], p: usize) -> usize {
     let n = t.len();
