@@ -153,6 +153,7 @@ impl<'a> SourceIndex<'a> {
         progress.stage("match", dst.len() as u64);
         let params = Params {
             switch_margin: opts.switch_margin,
+            skip_certain_creeps: true,
         };
         let bs = opts.block_size;
         let blocks: Vec<Vec<Op>> = (0..dst.len().div_ceil(bs))

@@ -34,6 +34,9 @@ pub(crate) struct Op {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Params {
     pub switch_margin: usize,
+    /// Skip the searches whose outcome is known to be a one-byte creep (see
+    /// [`certain_creep`]). Always on; off only in the test that checks it changes nothing.
+    pub skip_certain_creeps: bool,
 }
 
 /// Matches `new` (one block of the destination) against `src`, whose suffix array is `sa`.
@@ -66,6 +69,11 @@ pub(crate) fn match_block<I: SaEntry>(
     let mut anchor = 0usize;
     // Bytes examined by the extensions so far.
     let mut work = 0usize;
+    // The last search: where it was made and the match it found (which, shifted, is still a
+    // match at the positions it covers).
+    let mut known: Option<(usize, usize, usize)> = None;
+    // How far ahead the seeds have been looked up for `certain_creep`.
+    let mut seed_scan = SeedScan::default();
 
     while scan < n {
         // Number of bytes of new[scan..scsc] that agree with the current alignment.
@@ -83,11 +91,36 @@ pub(crate) fn match_block<I: SaEntry>(
             if n - scan >= SEED_LEN && !seeds.may_contain(&new[scan..scan + SEED_LEN]) {
                 // No match long enough to matter here: creep on without searching.
                 len = 0;
+            } else if let Some(skip) = params
+                .skip_certain_creeps
+                .then(|| {
+                    certain_creep(
+                        Scan {
+                            scan,
+                            n,
+                            scsc,
+                            oldscore,
+                            margin,
+                        },
+                        known,
+                        &mut seed_scan,
+                        &|k| agrees(k, lastoffset),
+                        &|j| seeds.may_contain(&new[j..j + SEED_LEN]),
+                    )
+                })
+                .flatten()
+            {
+                // The search would lead to a one-byte creep whatever it found: use a match
+                // known to be there instead (its length only feeds `oldscore`, see below).
+                (pos, len) = skip;
+                #[cfg(test)]
+                tests::SKIPS.with(|c| c.set(c.get() + 1));
             } else {
                 loop {
                     let pat = &new[scan..n.min(scan + cap)];
                     let hit = longest_match(src, sa, buckets, pat, near);
                     (pos, len) = (hit.pos, hit.len);
+                    known = Some((scan, pos, len));
                     if len < cap || pat.len() < cap {
                         break;
                     }
@@ -195,4 +228,219 @@ pub(crate) fn match_block<I: SaEntry>(
         anchor = scan;
     }
     ops
+}
+
+/// The scan's state at a position where a search is due, for [`certain_creep`].
+struct Scan {
+    scan: usize,
+    n: usize,
+    scsc: usize,
+    oldscore: isize,
+    margin: isize,
+}
+
+/// The seed lookups ahead of the scan: the seeds from the scan up to `looked_to` have been
+/// looked up, and `missing` is the first of them the source does not contain, if any.
+#[derive(Default)]
+struct SeedScan {
+    looked_to: usize,
+    missing: Option<usize>,
+}
+
+/// If the search at `scan` is certain to end in a one-byte creep, whatever longest match it
+/// finds, a match to use instead of searching; `None` if a search is needed.
+///
+/// The longest match's length `len` is bounded without searching. From below by `lb`: the
+/// last search's match, shifted to `scan`, is still a match if it reaches past `scan` (0
+/// otherwise). From above by `ub`: a match cannot span a [`SEED_LEN`]-byte seed that the
+/// source does not contain, so the first missing seed at `j >= scan` gives
+/// `len <= j - scan + SEED_LEN - 1`. When `ub < SKIP_MIN` every candidate length is tried
+/// against the scan's tests: neither break (`len == oldscore`, `len > oldscore + margin`, with
+/// `oldscore` counted up to `max(scsc, scan + len)` as the scan counts it) may fire, and the
+/// probe may not win (its gain is at most the number of bytes in its window that the current
+/// alignment gets wrong). The search is then skipped and the scan creeps on with the known
+/// match `(pos, lb)`.
+///
+/// The script is the same as with every search made. The only state the skipped search would
+/// have set differently is `scsc`, to `scan + len` instead of `scan + lb`. But wherever the
+/// scan next decides something, at a position `s` after `scan` (consecutive creeps, or the
+/// jump past a long rejected match, which lands inside it), the match found at `scan`, shifted,
+/// is still a match at `s` if it reaches past `s`, so `s + len(s) >= scan + len`: the skipped
+/// search's contribution to `scsc` is covered by the end of the match at `s` itself, which the
+/// tests at `s` take into account (a search's exact one, or every candidate at another skip).
+/// The test `matcher::tests::skipping_changes_nothing` checks this against the scan that
+/// searches everywhere.
+fn certain_creep(
+    st: Scan,
+    known: Option<(usize, usize, usize)>,
+    seed_scan: &mut SeedScan,
+    agree: &impl Fn(usize) -> bool,
+    present: &impl Fn(usize) -> bool,
+) -> Option<(usize, usize)> {
+    let Scan {
+        scan,
+        n,
+        scsc,
+        oldscore,
+        margin,
+    } = st;
+    let (pos, lb) = match known {
+        Some((at, p, l)) if at < scan && scan < at + l => (p + (scan - at), l - (scan - at)),
+        _ => (0, 0),
+    };
+    // The first missing seed within reach (where it would still bound `len` below
+    // SKIP_MIN). Each seed is looked up once: the scan only moves forward.
+    let stop = (scan + SKIP_MIN - SEED_LEN + 1).min((n + 1).saturating_sub(SEED_LEN));
+    let missing = match seed_scan.missing {
+        Some(j) if j >= scan => Some(j),
+        _ => {
+            let mut j = seed_scan.looked_to.max(scan);
+            while j < stop && present(j) {
+                j += 1;
+            }
+            let found = (j < stop).then_some(j);
+            *seed_scan = SeedScan {
+                looked_to: j + usize::from(found.is_some()),
+                missing: found,
+            };
+            found
+        }
+    };
+    let ub = match missing {
+        Some(j) => (j - scan + SEED_LEN - 1).min(n - scan),
+        None => n - scan,
+    };
+    if ub >= SKIP_MIN {
+        return None;
+    }
+    debug_assert!(lb <= ub);
+    if ub >= PROBE_MIN {
+        let wrong = (scan..n.min(scan + PROBE_WINDOW))
+            .filter(|&k| !agree(k))
+            .count();
+        if wrong as isize > PROBE_GAIN {
+            return None;
+        }
+    }
+    // `old` is `oldscore` as the scan would count it for a match of length `l`.
+    let (mut old, mut counted_to) = (oldscore, scsc);
+    for l in lb..=ub {
+        while counted_to < scan + l {
+            old += isize::from(agree(counted_to));
+            counted_to += 1;
+        }
+        let l = l as isize;
+        if (l == old && l != 0) || l > old + margin {
+            return None;
+        }
+    }
+    Some((pos, lb))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use std::cell::Cell;
+
+    thread_local! {
+        /// Searches skipped by [`certain_creep`] on this thread.
+        pub(super) static SKIPS: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// A pseudo-random generator (xorshift), for inputs built from a proptest seed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// A pair that makes the scan creep as code does. Both images are made of phrases from a
+    /// small dictionary, each phrase in a few variants that differ in a few bytes. The
+    /// destination switches some phrases to another variant, so there the current alignment
+    /// is wrong in a few bytes while another copy of the new variant in the source matches
+    /// longer (a moved or relinked function). It also inserts and deletes a few bytes.
+    fn pair(seed: u64, len: usize, phrases: usize, switch_every: usize) -> (Vec<u8>, Vec<u8>) {
+        let mut r = Rng(seed | 1);
+        let dict: Vec<Vec<Vec<u8>>> = (0..phrases)
+            .map(|_| {
+                let base: Vec<u8> = (0..12 + r.below(52)).map(|_| r.below(256) as u8).collect();
+                (0..3)
+                    .map(|_| {
+                        let mut v = base.clone();
+                        for _ in 0..1 + r.below(3) {
+                            let i = r.below(v.len());
+                            v[i] = r.below(256) as u8;
+                        }
+                        v
+                    })
+                    .collect()
+            })
+            .collect();
+        let (mut src, mut dst) = (Vec::new(), Vec::new());
+        while src.len() < len {
+            match r.below(16) {
+                0 => src.push(r.below(256) as u8),
+                1 => dst.push(r.below(256) as u8),
+                _ => {}
+            }
+            let p = &dict[r.below(phrases)];
+            let v = r.below(3);
+            src.extend_from_slice(&p[v]);
+            let w = if r.below(switch_every) == 0 {
+                (v + 1 + r.below(2)) % 3
+            } else {
+                v
+            };
+            dst.extend_from_slice(&p[w]);
+        }
+        (src, dst)
+    }
+
+    /// The script of `dst` against `src` as one block, with and without skipping, and the
+    /// number of searches skipped.
+    fn both_ways(src: &[u8], dst: &[u8], switch_margin: usize) -> (Vec<Op>, Vec<Op>, usize) {
+        let sa = fwdelta_sufsort::suffix_array(src).expect("small input");
+        let (buckets, seeds) = (Buckets::new(src), Seeds::new(src));
+        let run = |skip| {
+            let params = Params {
+                switch_margin,
+                skip_certain_creeps: skip,
+            };
+            match_block(src, &sa, &buckets, &seeds, dst, 0, params)
+        };
+        let searched = run(false);
+        SKIPS.with(|c| c.set(0));
+        let skipped = run(true);
+        (searched, skipped, SKIPS.with(Cell::get))
+    }
+
+    #[test]
+    fn skipping_happens_on_code_like_pairs() {
+        let (src, dst) = pair(42, 200_000, 256, 2);
+        let (searched, skipped, skips) = both_ways(&src, &dst, 8);
+        assert_eq!(searched, skipped);
+        assert!(skips > 5_000, "only {skips} searches skipped");
+    }
+
+    proptest! {
+        #[test]
+        fn skipping_changes_nothing(seed in any::<u64>(),
+                                    len in 0usize..20_000,
+                                    phrases in 1usize..1024,
+                                    switch_every in 1usize..8,
+                                    switch_margin in prop_oneof![Just(8usize), 1usize..24]) {
+            let (src, dst) = pair(seed, len, phrases, switch_every);
+            let (searched, skipped, _) = both_ways(&src, &dst, switch_margin);
+            prop_assert_eq!(searched, skipped);
+        }
+    }
 }
