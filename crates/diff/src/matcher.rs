@@ -97,15 +97,16 @@ pub(crate) fn match_block<I: SaEntry>(
                     certain_creep(
                         Scan {
                             scan,
-                            n,
                             scsc,
                             oldscore,
                             margin,
+                            offset: lastoffset,
                         },
+                        src,
+                        new,
+                        seeds,
                         known,
                         &mut seed_scan,
-                        &|k| agrees(k, lastoffset),
-                        &|j| seeds.may_contain(&new[j..j + SEED_LEN]),
                     )
                 })
                 .flatten()
@@ -233,10 +234,11 @@ pub(crate) fn match_block<I: SaEntry>(
 /// The scan's state at a position where a search is due, for [`certain_creep`].
 struct Scan {
     scan: usize,
-    n: usize,
     scsc: usize,
     oldscore: isize,
     margin: isize,
+    /// The current alignment: `new[k]` is aligned with `src[k + offset]`.
+    offset: isize,
 }
 
 /// The seed lookups ahead of the scan: the seeds from the scan up to `looked_to` have been
@@ -272,18 +274,24 @@ struct SeedScan {
 /// searches everywhere.
 fn certain_creep(
     st: Scan,
+    src: &[u8],
+    new: &[u8],
+    seeds: &Seeds,
     known: Option<(usize, usize, usize)>,
     seed_scan: &mut SeedScan,
-    agree: &impl Fn(usize) -> bool,
-    present: &impl Fn(usize) -> bool,
 ) -> Option<(usize, usize)> {
     let Scan {
         scan,
-        n,
         scsc,
         oldscore,
         margin,
+        offset,
     } = st;
+    let n = new.len();
+    let agree = |k: usize| {
+        let p = k as isize + offset;
+        p >= 0 && (p as usize) < src.len() && src[p as usize] == new[k]
+    };
     let (pos, lb) = match known {
         Some((at, p, l)) if at < scan && scan < at + l => (p + (scan - at), l - (scan - at)),
         _ => (0, 0),
@@ -295,7 +303,14 @@ fn certain_creep(
         Some(j) if j >= scan => Some(j),
         _ => {
             let mut j = seed_scan.looked_to.max(scan);
-            while j < stop && present(j) {
+            while j < stop {
+                // Each lookup misses the cache: fetch the one a few positions on.
+                if let Some(ahead) = new.get(j + SEED_AHEAD..j + SEED_AHEAD + SEED_LEN) {
+                    seeds.prefetch(ahead);
+                }
+                if !seeds.may_contain(&new[j..j + SEED_LEN]) {
+                    break;
+                }
                 j += 1;
             }
             let found = (j < stop).then_some(j);
@@ -314,13 +329,10 @@ fn certain_creep(
         return None;
     }
     debug_assert!(lb <= ub);
-    if ub >= PROBE_MIN {
-        let wrong = (scan..n.min(scan + PROBE_WINDOW))
-            .filter(|&k| !agree(k))
-            .count();
-        if wrong as isize > PROBE_GAIN {
-            return None;
-        }
+    if ub >= PROBE_MIN
+        && wrong_in(src, new, offset, scan, n.min(scan + PROBE_WINDOW)) as isize > PROBE_GAIN
+    {
+        return None;
     }
     // `old` is `oldscore` as the scan would count it for a match of length `l`.
     let (mut old, mut counted_to) = (oldscore, scsc);
@@ -335,6 +347,26 @@ fn certain_creep(
         }
     }
     Some((pos, lb))
+}
+
+/// How many bytes of `new[a..b]` the alignment `offset` gets wrong (`new[k]` against
+/// `src[k + offset]`; a position outside the source counts as wrong). Written as a
+/// comparison of two slices, which the compiler vectorizes.
+fn wrong_in(src: &[u8], new: &[u8], offset: isize, a: usize, b: usize) -> usize {
+    // The positions whose source position lies inside `src`.
+    let lo = (a as isize).max(-offset);
+    let hi = (b as isize).min(src.len() as isize - offset);
+    if lo >= hi {
+        return b - a;
+    }
+    let (lo, hi) = (lo as usize, hi as usize);
+    let s = (lo as isize + offset) as usize;
+    let inside = new[lo..hi]
+        .iter()
+        .zip(&src[s..s + (hi - lo)])
+        .filter(|(x, y)| x != y)
+        .count();
+    (b - a) - (hi - lo) + inside
 }
 
 #[cfg(test)]
@@ -432,6 +464,21 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn wrong_in_counts_like_the_scan(src in proptest::collection::vec(0u8..3, 0..100),
+                                         new in proptest::collection::vec(0u8..3, 0..100),
+                                         offset in -120isize..120,
+                                         a in 0usize..100, l in 0usize..100) {
+            let (a, b) = (a.min(new.len()), (a + l).min(new.len()));
+            let naive = (a..b)
+                .filter(|&k| {
+                    let p = k as isize + offset;
+                    !(p >= 0 && (p as usize) < src.len() && src[p as usize] == new[k])
+                })
+                .count();
+            prop_assert_eq!(wrong_in(&src, &new, offset, a, b), naive);
+        }
+
         #[test]
         fn skipping_changes_nothing(seed in any::<u64>(),
                                     len in 0usize..20_000,
