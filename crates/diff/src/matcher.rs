@@ -399,7 +399,9 @@ mod tests {
     /// small dictionary, each phrase in a few variants that differ in a few bytes. The
     /// destination switches some phrases to another variant, so there the current alignment
     /// is wrong in a few bytes while another copy of the new variant in the source matches
-    /// longer (a moved or relinked function). It also inserts and deletes a few bytes.
+    /// longer (a moved or relinked function), replaces a few phrases with others, and copies
+    /// a few stretches from elsewhere with every few bytes changed. It also inserts and
+    /// deletes a few bytes.
     fn pair(seed: u64, len: usize, phrases: usize, switch_every: usize) -> (Vec<u8>, Vec<u8>) {
         let mut r = Rng(seed | 1);
         let dict: Vec<Vec<Vec<u8>>> = (0..phrases)
@@ -427,12 +429,21 @@ mod tests {
             let p = &dict[r.below(phrases)];
             let v = r.below(3);
             src.extend_from_slice(&p[v]);
-            let w = if r.below(switch_every) == 0 {
-                (v + 1 + r.below(2)) % 3
-            } else {
-                v
-            };
-            dst.extend_from_slice(&p[w]);
+            match r.below(4 * switch_every) {
+                // Another phrase altogether (most of its bytes wrong in the current alignment).
+                0 => dst.extend_from_slice(&dict[r.below(phrases)][v]),
+                // A stretch from elsewhere with every few bytes changed: only short exact
+                // matches, which the probe judges by their alignment.
+                1 if src.len() > 400 && r.below(4) == 0 => {
+                    let (from, every) = (r.below(src.len() - 300), 5 + r.below(4));
+                    for k in 0..100 + r.below(200) {
+                        let b = src[from + k];
+                        dst.push(if k % every == 0 { !b } else { b });
+                    }
+                }
+                k if k < 4 => dst.extend_from_slice(&p[(v + 1 + k % 2) % 3]),
+                _ => dst.extend_from_slice(&p[v]),
+            }
         }
         (src, dst)
     }
