@@ -55,10 +55,7 @@ pub(crate) fn match_block<I: SaEntry>(
     let n = new.len();
     let m = src.len();
     let margin = params.switch_margin as isize;
-    let agrees = |k: usize, off: isize| -> bool {
-        let p = k as isize + off;
-        p >= 0 && (p as usize) < m && src[p as usize] == new[k]
-    };
+    let agrees = |k: usize, off: isize| agree_at(src, new, k, off);
 
     let mut ops = Vec::new();
     let (mut scan, mut len, mut pos) = (0usize, 0usize, 0usize);
@@ -263,8 +260,10 @@ struct SeedScan {
 /// alignment gets wrong). The search is then skipped and the scan creeps on with the known
 /// match `(pos, lb)`.
 ///
-/// The script is the same as with every search made. The only state the skipped search would
-/// have set differently is `scsc`, to `scan + len` instead of `scan + lb`. But wherever the
+/// The script is the same as with every search made. The skipped search would have set three
+/// things differently. `pos`, which the scan does not read after a creep; `known`, which only
+/// decides whether later searches are skipped; and `scsc`, to `scan + len` instead of
+/// `scan + lb`. But wherever the
 /// scan next decides something, at a position `s` after `scan` (consecutive creeps, or the
 /// jump past a long rejected match, which lands inside it), the match found at `scan`, shifted,
 /// is still a match at `s` if it reaches past `s`, so `s + len(s) >= scan + len`: the skipped
@@ -288,10 +287,7 @@ fn certain_creep(
         offset,
     } = st;
     let n = new.len();
-    let agree = |k: usize| {
-        let p = k as isize + offset;
-        p >= 0 && (p as usize) < src.len() && src[p as usize] == new[k]
-    };
+    let agree = |k: usize| agree_at(src, new, k, offset);
     let (pos, lb) = match known {
         Some((at, p, l)) if at < scan && scan < at + l => (p + (scan - at), l - (scan - at)),
         _ => (0, 0),
@@ -347,6 +343,13 @@ fn certain_creep(
         }
     }
     Some((pos, lb))
+}
+
+/// Whether the alignment `offset` gets `new[k]` right: `src[k + offset]` exists and equals it.
+#[inline(always)]
+fn agree_at(src: &[u8], new: &[u8], k: usize, offset: isize) -> bool {
+    let p = k as isize + offset;
+    p >= 0 && (p as usize) < src.len() && src[p as usize] == new[k]
 }
 
 /// How many bytes of `new[a..b]` the alignment `offset` gets wrong (`new[k]` against
@@ -481,12 +484,7 @@ mod tests {
                                          offset in -120isize..120,
                                          a in 0usize..100, l in 0usize..100) {
             let (a, b) = (a.min(new.len()), (a + l).min(new.len()));
-            let naive = (a..b)
-                .filter(|&k| {
-                    let p = k as isize + offset;
-                    !(p >= 0 && (p as usize) < src.len() && src[p as usize] == new[k])
-                })
-                .count();
+            let naive = (a..b).filter(|&k| !agree_at(&src, &new, k, offset)).count();
             prop_assert_eq!(wrong_in(&src, &new, offset, a, b), naive);
         }
 
