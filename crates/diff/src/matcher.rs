@@ -1,6 +1,6 @@
 //! The approximate matcher: one destination block at a time.
 
-use crate::search::{longest_match, Buckets, SaEntry, Seeds, SEED_LEN};
+use crate::search::{longest_match, Buckets, Hit, SaEntry, Seeds, SEED_LEN};
 
 /// Longest prefix of the destination compared by a first suffix-array search. When the match
 /// fills it, the search is repeated with a sixteen times longer prefix, so that the match found
@@ -68,7 +68,7 @@ pub(crate) fn match_block<I: SaEntry>(
     let mut work = 0usize;
     // The last search: where it was made and the match it found (which, shifted, is still a
     // match at the positions it covers).
-    let mut known: Option<(usize, usize, usize)> = None;
+    let mut known: Option<(usize, Hit)> = None;
     // How far ahead the seeds have been looked up for `certain_creep`.
     let mut seed_scan = SeedScan::default();
 
@@ -109,8 +109,8 @@ pub(crate) fn match_block<I: SaEntry>(
                 .flatten()
             {
                 // The search would lead to a one-byte creep whatever it found: use a match
-                // known to be there instead (its length only feeds `oldscore`, see below).
-                (pos, len) = skip;
+                // known to be there instead (its length only feeds `oldscore`).
+                (pos, len) = (skip.pos, skip.len);
                 #[cfg(test)]
                 tests::SKIPS.with(|c| c.set(c.get() + 1));
             } else {
@@ -118,7 +118,7 @@ pub(crate) fn match_block<I: SaEntry>(
                     let pat = &new[scan..n.min(scan + cap)];
                     let hit = longest_match(src, sa, buckets, pat, near);
                     (pos, len) = (hit.pos, hit.len);
-                    known = Some((scan, pos, len));
+                    known = Some((scan, hit));
                     if len < cap || pat.len() < cap {
                         break;
                     }
@@ -276,9 +276,9 @@ fn certain_creep(
     src: &[u8],
     new: &[u8],
     seeds: &Seeds,
-    known: Option<(usize, usize, usize)>,
+    known: Option<(usize, Hit)>,
     seed_scan: &mut SeedScan,
-) -> Option<(usize, usize)> {
+) -> Option<Hit> {
     let Scan {
         scan,
         scsc,
@@ -289,7 +289,9 @@ fn certain_creep(
     let n = new.len();
     let agree = |k: usize| agree_at(src, new, k, offset);
     let (pos, lb) = match known {
-        Some((at, p, l)) if at < scan && scan < at + l => (p + (scan - at), l - (scan - at)),
+        Some((at, hit)) if at < scan && scan < at + hit.len => {
+            (hit.pos + (scan - at), hit.len - (scan - at))
+        }
         _ => (0, 0),
     };
     // The first missing seed within reach (where it would still bound `len` below
@@ -298,7 +300,8 @@ fn certain_creep(
     let missing = match seed_scan.missing {
         Some(j) if j >= scan => Some(j),
         _ => {
-            let mut j = seed_scan.looked_to.max(scan);
+            // The caller has just found the seed at `scan` present.
+            let mut j = seed_scan.looked_to.max(scan + 1);
             while j < stop {
                 // Each lookup misses the cache: fetch the one a few positions on.
                 if let Some(ahead) = new.get(j + SEED_AHEAD..j + SEED_AHEAD + SEED_LEN) {
@@ -342,7 +345,7 @@ fn certain_creep(
             return None;
         }
     }
-    Some((pos, lb))
+    Some(Hit { pos, len: lb })
 }
 
 /// Whether the alignment `offset` gets `new[k]` right: `src[k + offset]` exists and equals it.
