@@ -72,12 +72,20 @@ impl_idx!(u64);
 pub(crate) trait Sym: Copy + Eq + Ord + Send + Sync + Debug + 'static {
     /// The symbol as a bucket number.
     fn sym(self) -> usize;
+    /// The text as bytes, if its symbols are bytes.
+    fn as_bytes(t: &[Self]) -> Option<&[u8]> {
+        let _ = t;
+        None
+    }
 }
 
 impl Sym for u8 {
     #[inline(always)]
     fn sym(self) -> usize {
         self as usize
+    }
+    fn as_bytes(t: &[Self]) -> Option<&[u8]> {
+        Some(t)
     }
 }
 

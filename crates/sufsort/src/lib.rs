@@ -38,6 +38,7 @@
 mod fast;
 mod index;
 mod induce;
+mod keysort;
 mod sais;
 mod verify;
 

@@ -14,6 +14,7 @@ use rayon::prelude::*;
 use crate::fast::prefetch;
 use crate::index::{Idx, Sym};
 use crate::induce::{induce_l, induce_s};
+use crate::keysort;
 
 /// How the work is split.
 #[derive(Debug, Clone)]
@@ -38,6 +39,9 @@ pub(crate) struct Ctx {
     /// Other levels do so too when most names are unique (more than half of the LMS
     /// substrings have distinct names).
     pub drop_unique_mostly: bool,
+    /// At the top level (bytes), stage 1 sorts the LMS substrings on their leading bytes
+    /// (`keysort`) instead of by induced sorting.
+    pub sort_lms_keys: bool,
 }
 
 impl Ctx {
@@ -51,6 +55,7 @@ impl Ctx {
             small_alphabet: 1 << 12,
             drop_unique_min_k: 257,
             drop_unique_mostly: true,
+            sort_lms_keys: true,
         }
     }
 
@@ -155,50 +160,37 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     trace!(tm, "start");
     trace!(tm, "level n={n} k={k} recount={}", bk.counts.is_none());
 
-    // Stage 1: sort the LMS substrings.
-    let m = match (&mut bk.counts, par) {
-        (Some(counts), true) => count_and_place_lms_par(t, sa, counts, bk.ptrs, ctx),
-        _ => {
-            if let Some(counts) = &mut bk.counts {
-                count_symbols(t, counts, ctx);
-            }
-            place_lms_seq(t, sa, &mut bk, ctx)
-        }
-    };
-    trace!(tm, "count+place m={m}");
-    // With a byte alphabet, the LMS suffixes per bucket, for placing the sorted ones in stage
-    // 2 as blocks: the placement left each bucket pointer that far below its bucket's end.
-    let lms_counts = match &bk.counts {
-        Some(counts) if k <= 256 => {
-            let mut lc = [0usize; 256];
-            let mut end = 0;
-            for c in 0..k {
-                end += counts[c].to_usize();
-                lc[c] = end - bk.ptrs[c].to_usize();
-            }
-            Some(lc)
-        }
-        _ => None,
-    };
-    bk.starts(t, ctx);
-    induce_l::<C, I, true>(t, sa, bk.ptrs, ctx);
-    trace!(tm, "stage1 L");
-    bk.ends(t, ctx);
-    induce_s::<C, I, true>(t, sa, bk.ptrs, ctx);
-    trace!(tm, "stage1 S");
-
-    // Only the LMS suffixes are left, in LMS-substring order: move them to the front.
-    let w = compact_nonzero(sa, ctx);
-    debug_assert_eq!(w, m);
-
-    trace!(tm, "compact");
     // Naming marks the unique names if this level may drop suffixes: always on levels with
     // large alphabets, and on the others (the bytes) only if most names turn out unique:
     // there few suffixes can be dropped otherwise, and the passes cost more than they save.
     let large_k = k >= ctx.drop_unique_min_k;
     let may_drop = large_k || ctx.drop_unique_mostly;
-    let names = name_lms_substrings(t, sa, m, may_drop, ctx);
-    trace!(tm, "naming names={names}");
+    // Stage 1: sort the LMS substrings and name them. `lms_counts`: with a byte alphabet, the
+    // LMS suffixes per bucket, for placing the sorted ones in stage 2 as blocks.
+    let keyed = match (C::as_bytes(t), &mut bk.counts) {
+        (Some(bytes), Some(counts)) if ctx.sort_lms_keys => {
+            count_symbols(t, counts, ctx);
+            Some(keysort::sort_lms(bytes, sa, ctx))
+        }
+        _ => None,
+    };
+    let (m, names, lms_counts) = match keyed {
+        Some((m, lc)) => {
+            trace!(tm, "key sort m={m}");
+            let (lms, rest) = sa.split_at_mut(m);
+            fill_zero(rest, ctx);
+            let names = number_marked(lms, rest, may_drop, ctx);
+            trace!(tm, "naming names={names}");
+            (m, names, Some(lc))
+        }
+        None => {
+            let (m, lms_counts) = stage1_induced(t, sa, &mut bk, par, ctx);
+            trace!(tm, "stage1 m={m}");
+            let names = name_lms_substrings(t, sa, m, may_drop, ctx);
+            trace!(tm, "naming names={names}");
+            (m, names, lms_counts)
+        }
+    };
 
     // Leave out of the recursion what the names alone already place. (If not, the marks
     // go when the names are gathered.)
@@ -300,6 +292,51 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     induce_s::<C, I, false>(t, sa, bk.ptrs, ctx);
     trace!(tm, "final S (n={n})");
     let _ = tm;
+}
+
+/// Stage 1 by induced sorting: the LMS substrings sorted into `sa[..m]`. Returns `m` and, with
+/// a byte alphabet, the LMS suffixes per bucket.
+fn stage1_induced<C: Sym, I: Idx>(
+    t: &[C],
+    sa: &mut [I],
+    bk: &mut Buckets<'_, I>,
+    par: bool,
+    ctx: &Ctx,
+) -> (usize, Option<[usize; 256]>) {
+    let k = bk.ptrs.len();
+    // Stage 1: sort the LMS substrings.
+    let m = match (&mut bk.counts, par) {
+        (Some(counts), true) => count_and_place_lms_par(t, sa, counts, bk.ptrs, ctx),
+        _ => {
+            if let Some(counts) = &mut bk.counts {
+                count_symbols(t, counts, ctx);
+            }
+            place_lms_seq(t, sa, bk, ctx)
+        }
+    };
+    // With a byte alphabet, the LMS suffixes per bucket, for placing the sorted ones in stage
+    // 2 as blocks: the placement left each bucket pointer that far below its bucket's end.
+    let lms_counts = match &bk.counts {
+        Some(counts) if k <= 256 => {
+            let mut lc = [0usize; 256];
+            let mut end = 0;
+            for c in 0..k {
+                end += counts[c].to_usize();
+                lc[c] = end - bk.ptrs[c].to_usize();
+            }
+            Some(lc)
+        }
+        _ => None,
+    };
+    bk.starts(t, ctx);
+    induce_l::<C, I, true>(t, sa, bk.ptrs, ctx);
+    bk.ends(t, ctx);
+    induce_s::<C, I, true>(t, sa, bk.ptrs, ctx);
+
+    // Only the LMS suffixes are left, in LMS-substring order: move them to the front.
+    let w = compact_nonzero(sa, ctx);
+    debug_assert_eq!(w, m);
+    (m, lms_counts)
 }
 
 /// `v = tail[v]` for each `v` in `part`.
@@ -824,47 +861,7 @@ fn name_lms_substrings<C: Sym, I: Idx>(
         lms.par_chunks_mut(chunk)
             .zip(firsts)
             .for_each(|(part, before)| mark(part, before));
-        // Number the marked ones: per-chunk counts, then names in parallel.
-        let ones: Vec<usize> = lms
-            .par_chunks(chunk)
-            .map(|part| part.iter().filter(|v| v.is_flagged()).count())
-            .collect();
-        let mut base = Vec::with_capacity(ones.len());
-        let mut sum = 0;
-        for &o in &ones {
-            base.push(sum);
-            sum += o;
-        }
-        names = sum;
-        // Whether the entry after each chunk starts a new name (the end counts as one),
-        // read before the chunks clear their marks.
-        let next_new: Vec<bool> = (chunk..m + chunk)
-            .step_by(chunk)
-            .map(|a| lms.get(a).is_none_or(|v| v.is_flagged()))
-            .collect();
-        let view = I::atomic_view(rest);
-        lms.par_chunks_mut(chunk).zip(base).zip(next_new).for_each(
-            |((part, mut name), next_new)| {
-                for i in 0..part.len() {
-                    if let Some(&a) = part.get(i + PREFETCH) {
-                        prefetch(view, a.unflagged().to_usize() / 2);
-                    }
-                    let new = part[i].is_flagged();
-                    if new {
-                        name += 1;
-                        part[i] = part[i].unflagged();
-                    }
-                    // Unique: a new name, and the next entry starts another.
-                    let unique =
-                        mark_unique && new && part.get(i + 1).map_or(next_new, |v| v.is_flagged());
-                    let mut v = I::from_usize(name);
-                    if unique {
-                        v = v.flagged();
-                    }
-                    I::store(&view[part[i].to_usize() / 2], v);
-                }
-            },
-        );
+        names = number_marked(lms, rest, mark_unique, ctx);
     } else {
         // One pass: compare with the previous substring, then name it. Each entry's name
         // is stored one step late, when the next entry tells whether it is unique (new, and
@@ -900,6 +897,66 @@ fn name_lms_substrings<C: Sym, I: Idx>(
     }
     trace!(tm, "  mark+names");
     let _ = tm;
+    names
+}
+
+/// Names the sorted LMS substrings in `lms`, each marked (`Idx::FLAG`) if it differs from the
+/// one before: LMS position `p` gets its name (1-based) in `rest[p / 2]` (every other entry of
+/// `rest` must be zero), marked there if unique and `mark_unique`. Clears the marks in `lms`. Returns
+/// the number of distinct names.
+pub(crate) fn number_marked<I: Idx>(
+    lms: &mut [I],
+    rest: &mut [I],
+    mark_unique: bool,
+    ctx: &Ctx,
+) -> usize {
+    let m = lms.len();
+    if m == 0 {
+        return 0;
+    }
+    let chunk = ctx.chunk(m);
+    // Number the marked ones: per-chunk counts, then names in parallel.
+    let ones: Vec<usize> = lms
+        .par_chunks(chunk)
+        .map(|part| part.iter().filter(|v| v.is_flagged()).count())
+        .collect();
+    let mut base = Vec::with_capacity(ones.len());
+    let mut sum = 0;
+    for &o in &ones {
+        base.push(sum);
+        sum += o;
+    }
+    let names = sum;
+    // Whether the entry after each chunk starts a new name (the end counts as one),
+    // read before the chunks clear their marks.
+    let next_new: Vec<bool> = (chunk..m + chunk)
+        .step_by(chunk)
+        .map(|a| lms.get(a).is_none_or(|v| v.is_flagged()))
+        .collect();
+    let view = I::atomic_view(rest);
+    lms.par_chunks_mut(chunk)
+        .zip(base)
+        .zip(next_new)
+        .for_each(|((part, mut name), next_new)| {
+            for i in 0..part.len() {
+                if let Some(&a) = part.get(i + PREFETCH) {
+                    prefetch(view, a.unflagged().to_usize() / 2);
+                }
+                let new = part[i].is_flagged();
+                if new {
+                    name += 1;
+                    part[i] = part[i].unflagged();
+                }
+                // Unique: a new name, and the next entry starts another.
+                let unique =
+                    mark_unique && new && part.get(i + 1).map_or(next_new, |v| v.is_flagged());
+                let mut v = I::from_usize(name);
+                if unique {
+                    v = v.flagged();
+                }
+                I::store(&view[part[i].to_usize() / 2], v);
+            }
+        });
     names
 }
 

@@ -12,7 +12,7 @@ fn naive(text: &[u8]) -> Vec<u32> {
 }
 
 fn with_ctx(text: &[u8], threads: usize, block: usize) -> (Vec<u32>, Vec<u64>) {
-    with_ctx_drop(text, threads, block, 0, true)
+    with_ctx_drop(text, threads, block, 0, true, true)
 }
 
 fn with_ctx_drop(
@@ -21,6 +21,7 @@ fn with_ctx_drop(
     block: usize,
     drop_unique_min_k: usize,
     drop_unique_mostly: bool,
+    sort_lms_keys: bool,
 ) -> (Vec<u32>, Vec<u64>) {
     // Odd blocks also treat alphabets above 3 symbols as large (the atomic counting paths).
     let small_alphabet = if block % 2 == 1 { 3 } else { 1 << 12 };
@@ -33,6 +34,7 @@ fn with_ctx_drop(
         small_alphabet,
         drop_unique_min_k,
         drop_unique_mostly,
+        sort_lms_keys,
     };
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
@@ -47,7 +49,7 @@ fn with_ctx_drop(
     })
 }
 
-fn check_all(text: &[u8]) {
+pub(crate) fn check_all(text: &[u8]) {
     let expect = naive(text);
     for (threads, block) in [(1, 1), (2, 1), (2, 3), (3, 2), (8, 5), (2, 64)] {
         let (sa, sa64) = with_ctx(text, threads, block);
@@ -56,10 +58,19 @@ fn check_all(text: &[u8]) {
     }
     // With unique names kept in the recursion at every level, and with them dropped only
     // where most names are unique, too.
-    let (sa, _) = with_ctx_drop(text, 2, 3, usize::MAX, false);
+    let (sa, _) = with_ctx_drop(text, 2, 3, usize::MAX, false, true);
     assert_eq!(sa, expect, "no drop, text {text:?}");
-    let (sa, _) = with_ctx_drop(text, 1, 3, usize::MAX, true);
+    let (sa, _) = with_ctx_drop(text, 1, 3, usize::MAX, true, true);
     assert_eq!(sa, expect, "drop where mostly unique, text {text:?}");
+    // Stage 1 at the top level by induced sorting instead of the key sort.
+    for (threads, block) in [(1, 1), (2, 3)] {
+        let (sa, sa64) = with_ctx_drop(text, threads, block, 0, true, false);
+        assert_eq!(
+            sa, expect,
+            "induced stage 1, threads {threads} text {text:?}"
+        );
+        assert!(sa64.iter().map(|&x| x as u32).eq(expect.iter().copied()));
+    }
 }
 
 fn runny() -> impl Strategy<Value = Vec<u8>> {

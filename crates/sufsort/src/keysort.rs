@@ -1,0 +1,535 @@
+//! Stage 1 at the top level (a byte text) by sorting: the LMS positions are bucketed by their
+//! first two bytes and each bucket is sorted on the bytes that follow, instead of sorting the
+//! LMS substrings with two induce passes and naming them by comparing neighbours in the text.
+//!
+//! Why a sort on leading bytes will do. The reduced text only needs names such that
+//! (1) two LMS suffixes whose names differ are ordered as their names are, and (2) equal names
+//! mean equal LMS substrings. Ordering by a prefix of each suffix gives (1), since it is a
+//! prefix of the order of the suffixes. For (2) the names change wherever the sorted prefixes
+//! change, and inside a run of equal prefixes wherever the LMS substrings differ, which the
+//! prefix alone tells only when every substring of the run lies within it and all have the
+//! same length. Other runs are sorted on the next bytes, and past [`MAX_DEPTH`] bytes by
+//! [`cmp_lms`], which orders by suffix and calls equal LMS substrings equal. (Two LMS
+//! substrings whose bytes agree over both and that have the same length are equal: the type
+//! of each position follows from the bytes up to the substring's end, where both are LMS.)
+//!
+//! The names come out finer than from induced sorting: substrings that are equal but are
+//! followed by different bytes within the sorted prefix get different names. (1) and (2)
+//! allow that, and more unique names make the recursion cheaper.
+//!
+//! Each LMS position is an item `[key, position]` of two index slots, in `sa[..2 * m]` (there
+//! are at most `n / 2` LMS positions). The key holds three bytes of the suffix and the
+//! length of the LMS substring (capped), so that sorting the items sorts by those bytes; the
+//! items are built in one scan of the text, which has the bytes at hand, and sorted in place.
+
+use std::cmp::Ordering;
+
+use rayon::prelude::*;
+
+use crate::fast::prefetch;
+use crate::index::Idx;
+use crate::sais::{chunk_end_types, for_each_lms_batch, lms_substring_len, Ctx};
+
+/// Buckets: one per first two bytes.
+const BUCKETS: usize = 1 << 16;
+
+/// Bytes of the suffix in a key.
+const KEY_BYTES: usize = 3;
+
+/// Bits of a key that hold the LMS substring's length.
+const LEN_BITS: u32 = 5;
+
+/// The largest length a key holds exactly; longer ones are stored as this.
+const LEN_CAP: usize = (1 << LEN_BITS) - 1;
+
+/// Runs of items that still agree after this many bytes are sorted by [`cmp_lms`] alone
+/// (highly repetitive texts). (Less in unit tests, so that their short texts take that path
+/// too.)
+#[cfg(not(test))]
+const MAX_DEPTH: usize = 2 + 8 * KEY_BYTES;
+#[cfg(test)]
+const MAX_DEPTH: usize = 2 + 2 * KEY_BYTES;
+
+/// How far ahead the text is prefetched when items are re-keyed.
+const PREFETCH: usize = 16;
+
+/// The bucket of LMS position `p` (never the last position, so `p + 1` is in the text).
+#[inline(always)]
+fn bucket(t: &[u8], p: usize) -> usize {
+    (usize::from(t[p]) << 8) | usize::from(t[p + 1])
+}
+
+/// The key of LMS position `p` at depth `d`: bytes `p + d ..` (0 past the end of the text),
+/// then `len` (the length of its LMS substring, capped at [`LEN_CAP`]).
+#[inline(always)]
+fn key_at<I: Idx>(t: &[u8], p: usize, d: usize, len: usize) -> I {
+    let a = p + d;
+    let bytes = match t.get(a..a + KEY_BYTES) {
+        Some(w) => (usize::from(w[0]) << 16) | (usize::from(w[1]) << 8) | usize::from(w[2]),
+        None => {
+            let mut v = 0;
+            for i in 0..KEY_BYTES {
+                v = (v << 8) | t.get(a + i).map_or(0, |&b| usize::from(b));
+            }
+            v
+        }
+    };
+    I::from_usize((bytes << LEN_BITS) | len.min(LEN_CAP))
+}
+
+/// Sorts the LMS positions of `t` into `sa[..m]` in an order consistent with their suffixes,
+/// marking (`Idx::FLAG`) each entry whose LMS substring differs from the previous entry's
+/// (and the first). `sa[m..]` is left in any state. Returns `m` and the number of LMS
+/// positions per first byte.
+pub(crate) fn sort_lms<I: Idx>(t: &[u8], sa: &mut [I], ctx: &Ctx) -> (usize, [usize; 256]) {
+    let n = t.len();
+    debug_assert!(sa.len() == n);
+    // The text in chunks, one per thread; for each, its LMS positions per bucket.
+    let chunks = if ctx.par(n) { ctx.threads } else { 1 };
+    let len = n.div_ceil(chunks).max(1);
+    let bounds: Vec<(usize, usize)> = (0..n).step_by(len).map(|a| (a, (a + len).min(n))).collect();
+    let s_end = chunk_end_types(t, &bounds);
+    let count = |&(a, b): &(usize, usize), &s_b: &Option<bool>| {
+        let mut h = vec![0u32; BUCKETS];
+        for_each_lms_batch(t, a, b, s_b, |batch| {
+            for &p in batch {
+                h[bucket(t, p)] += 1;
+            }
+        });
+        h
+    };
+    let counts: Vec<Vec<u32>> = if chunks > 1 {
+        bounds
+            .par_iter()
+            .zip(&s_end)
+            .map(|(b, s)| count(b, s))
+            .collect()
+    } else {
+        bounds
+            .iter()
+            .zip(&s_end)
+            .map(|(b, s)| count(b, s))
+            .collect()
+    };
+    // Bucket starts, and where each chunk's items go in each bucket.
+    let mut starts = vec![0usize; BUCKETS + 1];
+    let mut next = vec![vec![0usize; BUCKETS]; counts.len()];
+    let mut per_byte = [0usize; 256];
+    let mut sum = 0;
+    for b in 0..BUCKETS {
+        starts[b] = sum;
+        for (h, nx) in counts.iter().zip(&mut next) {
+            nx[b] = sum;
+            sum += h[b] as usize;
+        }
+        per_byte[b >> 8] += sum - starts[b];
+    }
+    starts[BUCKETS] = sum;
+    drop(counts);
+    let m = sum;
+    debug_assert!(2 * m <= n);
+    // Each chunk's items, with its scan starting a few symbols into the next chunk so that
+    // the keys of its last LMS positions see the bytes and types they need.
+    let warm: Vec<(usize, usize)> = bounds.iter().map(|&(a, b)| (a, (b + 4).min(n))).collect();
+    let s_warm = chunk_end_types(t, &warm_bounds(&warm, n));
+    {
+        let view = I::atomic_view(&mut sa[..2 * m]);
+        let scatter = |(((&(a, b), &(_, w)), &s_w), mut next): (((_, _), _), Vec<usize>)| {
+            for_each_lms_key(t, a, b, w, s_w, |batch| {
+                for &(p, key) in batch {
+                    let i = &mut next[bucket(t, p)];
+                    I::store(&view[2 * *i], I::from_usize(key as usize));
+                    I::store(&view[2 * *i + 1], I::from_usize(p));
+                    *i += 1;
+                }
+            });
+        };
+        let work = bounds.iter().zip(&warm).zip(&s_warm).zip(next);
+        if chunks > 1 {
+            work.par_bridge().for_each(scatter);
+        } else {
+            work.for_each(scatter);
+        }
+    }
+    let items = sa[..2 * m].as_chunks_mut::<2>().0;
+    // Sort the buckets, in parallel groups of consecutive buckets.
+    let target = (m / (ctx.threads * 16)).max(1);
+    let mut groups: Vec<(&mut [[I; 2]], Vec<usize>)> = Vec::new();
+    let mut rest: &mut [[I; 2]] = items;
+    let mut group = Vec::new();
+    let mut group_len = 0;
+    for b in 0..BUCKETS {
+        let len = starts[b + 1] - starts[b];
+        if len > 0 {
+            group.push(len);
+            group_len += len;
+        }
+        if group_len >= target || (b == BUCKETS - 1 && group_len > 0) {
+            let (g, r) = std::mem::take(&mut rest).split_at_mut(group_len);
+            groups.push((g, std::mem::take(&mut group)));
+            rest = r;
+            group_len = 0;
+        }
+    }
+    let sort_group = |(mut g, lens): (&mut [[I; 2]], Vec<usize>)| {
+        for len in lens {
+            let (part, r) = std::mem::take(&mut g).split_at_mut(len);
+            g = r;
+            part.sort_unstable_by_key(|e| e[0]);
+            settle_first(t, part);
+        }
+    };
+    if ctx.par(m) {
+        groups.into_par_iter().for_each(sort_group);
+    } else {
+        groups.into_iter().for_each(sort_group);
+    }
+    // The positions, marked where names change, to the front (item `i` is `sa[2i..2i + 2]`).
+    for i in 0..m {
+        let (key, p) = (sa[2 * i], sa[2 * i + 1]);
+        sa[i] = if key.is_flagged() { p.flagged() } else { p };
+    }
+    (m, per_byte)
+}
+
+/// Bits of a first-level key per symbol: the byte and the suffix type, plus one (0 is past
+/// the end of the LMS substring).
+const CODE_BITS: u32 = 9 + 1;
+
+/// Calls `f` with batches of `(p, key)` for the LMS positions `p` of `t`, right to left, where
+/// `key` is the first-level key of `p`: the byte and type of each of the positions `p + 2`,
+/// `p + 3`, `p + 4` that lie within the LMS substring of `p` (0 for those past its end), then
+/// one bit that is set if the substring goes on past `p + 4` (or is the last, which reaches
+/// the sentinel). Keys in this form order LMS substrings as induced sorting does, and equal
+/// keys without that bit mean equal substrings, both within one bucket (first two bytes):
+/// two LMS substrings that agree in bytes and types up to where one of them ends end there
+/// both. Branch-free, like `for_each_lms_batch`.
+fn for_each_lms_key(
+    t: &[u8],
+    a: usize,
+    b: usize,
+    w: usize,
+    s_w: Option<bool>,
+    mut f: impl FnMut(&[(usize, u32)]),
+) {
+    /// Text positions scanned per batch.
+    const SCAN: usize = 2048;
+    let n = t.len();
+    let lo = a.max(1); // position 0 is never LMS
+    if lo >= w {
+        return;
+    }
+    let mut buf = [(0usize, 0u32); SCAN];
+    // The codes of positions q .. q + 4, q's highest (from `w` on: 0; the scan from `w`
+    // emits only positions below `b`, whose keys reach no further than `w`).
+    let mut reg = 0u64;
+    // The type of suffix q, given that of suffix `w` (n - 1 is L-type).
+    let mut s = w < n && s_w.is_some_and(|s_w| (t[w - 1] < t[w]) | ((t[w - 1] == t[w]) & s_w));
+    // One past the LMS position after q: the sentinel's at the end of the text; otherwise
+    // unknown, as good as far (a substring reaching `w` is longer than a key anyway).
+    let mut end = n + 1;
+    let mut q = w - 1;
+    loop {
+        let stop = q.saturating_sub(SCAN - 1).max(lo);
+        let mut k = 0;
+        for q in (stop..=q).rev() {
+            reg = (reg >> CODE_BITS)
+                | (((u64::from(t[q]) << 1 | u64::from(s)) + 1) << (4 * CODE_BITS));
+            let s_prev = (t[q - 1] < t[q]) | ((t[q - 1] == t[q]) & s);
+            let lms = s & !s_prev;
+            let len = end - q;
+            // Codes of p + 2 .. p + 4 within the substring (len >= 3).
+            let keep = CODE_BITS as usize * (len - 2).min(3);
+            let codes = reg & ((1 << (3 * CODE_BITS)) - 1);
+            let codes = codes & !((1u64 << (3 * CODE_BITS as usize - keep)) - 1);
+            let long = (len > 5) | (end > n);
+            buf[k] = (q, ((codes << 1) | u64::from(long)) as u32);
+            k += usize::from(lms & (q < b));
+            end = if lms { q + 1 } else { end };
+            s = s_prev;
+        }
+        f(&buf[..k]);
+        if stop == lo {
+            return;
+        }
+        q = stop - 1;
+    }
+}
+
+/// Consecutive bounds ending where the chunks' scans start (`(a, w)` for each chunk), for
+/// `chunk_end_types`.
+fn warm_bounds(warm: &[(usize, usize)], n: usize) -> Vec<(usize, usize)> {
+    let mut out = Vec::with_capacity(warm.len());
+    let mut a = 0;
+    for &(_, w) in warm {
+        out.push((a, w.max(a)));
+        a = w.max(a);
+    }
+    if let Some(last) = out.last_mut() {
+        last.1 = n;
+    }
+    out
+}
+
+/// [`settle`] for a bucket sorted by first-level keys (see [`for_each_lms_key`]).
+fn settle_first<I: Idx>(t: &[u8], items: &mut [[I; 2]]) {
+    let mut i = 0;
+    while i < items.len() {
+        let key = items[i][0];
+        let mut j = i + 1;
+        while j < items.len() && items[j][0] == key {
+            j += 1;
+        }
+        if j == i + 1 || key.to_usize() & 1 == 0 {
+            items[i][0] = key.flagged();
+        } else {
+            // Substrings longer than the key: sort on the bytes after it.
+            deepen(t, &mut items[i..j], 2 + KEY_BYTES, true);
+        }
+        i = j;
+    }
+}
+
+/// Marks where the LMS substrings change in `items`, which agree in their first `d - 3` bytes
+/// and are sorted by keys of the 3 bytes after those; re-sorts the runs that those bytes do
+/// not settle.
+fn settle<I: Idx>(t: &[u8], items: &mut [[I; 2]], d: usize) {
+    let n = t.len();
+    let mut i = 0;
+    while i < items.len() {
+        let key = items[i][0];
+        let bytes = key.to_usize() >> LEN_BITS;
+        let mut j = i + 1;
+        while j < items.len() && items[j][0].to_usize() >> LEN_BITS == bytes {
+            j += 1;
+        }
+        let len = key.to_usize() & LEN_CAP;
+        // One name: every substring lies within the `d` bytes and all have the same length.
+        let one = j == i + 1
+            || (len < LEN_CAP
+                && len <= d
+                && items[i..j]
+                    .iter()
+                    .all(|e| e[0] == key && e[1].to_usize() + len <= n));
+        if one {
+            items[i][0] = key.flagged();
+        } else {
+            deepen(t, &mut items[i..j], d, false);
+        }
+        i = j;
+    }
+}
+
+/// Sorts `items`, which agree in their first `d` bytes, by the bytes after those, and marks
+/// where their LMS substrings change. Their keys hold the lengths of their LMS substrings
+/// (as [`key_at`] puts them) unless `find_len`.
+fn deepen<I: Idx>(t: &[u8], items: &mut [[I; 2]], d: usize, find_len: bool) {
+    if d >= MAX_DEPTH {
+        sort_exact(t, items);
+        return;
+    }
+    for i in 0..items.len() {
+        if let Some(e) = items.get(i + PREFETCH) {
+            prefetch(t, e[1].to_usize() + d);
+        }
+        let [key, p] = items[i];
+        let p = p.to_usize();
+        let len = if find_len {
+            window_len(t, p).unwrap_or_else(|| lms_substring_len(t, p))
+        } else {
+            key.to_usize() & LEN_CAP
+        };
+        items[i][0] = key_at(t, p, d, len);
+    }
+    items.sort_unstable_by_key(|e| e[0]);
+    settle(t, items, d + KEY_BYTES);
+}
+
+/// Bytes from an LMS position in which [`window_len`] looks for the end of its substring.
+const WINDOW: usize = 16;
+
+/// The length of the LMS substring at `p` if it ends within `WINDOW - 1` bytes (and the text
+/// holds `WINDOW` bytes from `p`), found without branching on the bytes: the ascents and
+/// descents between neighbours as bit masks. The substring climbs to its first descent; after
+/// it, the first ascent ends a run of equal bytes that starts after the last descent before
+/// it, and that run's start is the next LMS position. (The walk of `lms_substring_len`, which
+/// mispredicts a branch or two on every substring.)
+#[inline(always)]
+pub(crate) fn window_len(t: &[u8], p: usize) -> Option<usize> {
+    let w: &[u8; WINDOW] = t.get(p..p + WINDOW)?.try_into().ok()?;
+    let (mut up, mut down) = (0u32, 0u32);
+    for i in 0..WINDOW - 1 {
+        up |= u32::from(w[i] < w[i + 1]) << i;
+        down |= u32::from(w[i] > w[i + 1]) << i;
+    }
+    if down == 0 {
+        return None;
+    }
+    let later_up = up & (u32::MAX << (down.trailing_zeros() + 1));
+    if later_up == 0 {
+        return None;
+    }
+    let first_up = later_up.trailing_zeros();
+    let last_down = 31 - (down & ((1u32 << first_up) - 1)).leading_zeros();
+    Some(last_down as usize + 2)
+}
+
+/// Sorts `items` by [`cmp_lms`] and marks where the LMS substrings change.
+fn sort_exact<I: Idx>(t: &[u8], items: &mut [[I; 2]]) {
+    items.sort_unstable_by(|a, b| cmp_lms(t, a[1].to_usize(), b[1].to_usize()));
+    let mut prev = items[0][1].to_usize();
+    items[0][0] = I::FLAG;
+    for e in items.iter_mut().skip(1) {
+        let p = e[1].to_usize();
+        e[0] = if cmp_lms(t, prev, p) == Ordering::Equal {
+            I::ZERO
+        } else {
+            I::FLAG
+        };
+        prev = p;
+    }
+}
+
+/// Orders LMS positions `a` and `b` by their suffixes, except that two equal LMS substrings
+/// compare equal.
+///
+/// The comparison of the suffixes stops soon: if the substrings have different lengths but
+/// agree in bytes as far as the shorter goes, their types differ at the shorter's last
+/// position, which only a run of equal bytes from there on leaves undecided, and the bytes
+/// differ where that run ends in one of them.
+pub(crate) fn cmp_lms(t: &[u8], a: usize, b: usize) -> Ordering {
+    let n = t.len();
+    let l = lms_substring_len(t, a);
+    if l == lms_substring_len(t, b) && a + l <= n && b + l <= n && t[a..a + l] == t[b..b + l] {
+        return Ordering::Equal;
+    }
+    t[a..].cmp(&t[b..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The LMS positions and their substrings' lengths, from types computed the textbook way.
+    fn lms_naive(t: &[u8]) -> Vec<(usize, usize)> {
+        let n = t.len();
+        let mut s = vec![false; n + 1];
+        s[n] = true; // the virtual sentinel
+        for i in (0..n).rev() {
+            s[i] = i + 1 < n && (t[i] < t[i + 1] || (t[i] == t[i + 1] && s[i + 1]));
+        }
+        let lms: Vec<usize> = (1..n).filter(|&i| s[i] && !s[i - 1]).collect();
+        lms.iter()
+            .enumerate()
+            .map(|(k, &p)| (p, lms.get(k + 1).map_or(n + 1, |&q| q + 1) - p))
+            .collect()
+    }
+
+    fn texts() -> impl Strategy<Value = Vec<u8>> {
+        let runny = prop::collection::vec((0u8..4, 1usize..12), 0..40).prop_map(|runs| {
+            runs.into_iter()
+                .flat_map(|(b, n)| std::iter::repeat_n(b, n))
+                .collect::<Vec<u8>>()
+        });
+        prop_oneof![
+            prop::collection::vec(0u8..3, 0..300),
+            prop::collection::vec(any::<u8>(), 0..300),
+            runny,
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(300))]
+
+        /// The window finds each LMS substring's length exactly when the ascent that ends it
+        /// (the first after the first descent) lies inside the window, and says nothing
+        /// otherwise.
+        #[test]
+        fn window_lengths(text in texts()) {
+            let n = text.len();
+            for (p, len) in lms_naive(&text) {
+                let pairs = (p..n.saturating_sub(1)).map(|i| (i - p, text[i], text[i + 1]));
+                let mut descended = false;
+                let mut ascent = None;
+                for (k, x, y) in pairs {
+                    if descended && x < y {
+                        ascent = Some(k);
+                        break;
+                    }
+                    descended |= x > y;
+                }
+                let seen = p + WINDOW <= n && ascent.is_some_and(|k| k < WINDOW - 1);
+                let want = seen.then_some(len);
+                prop_assert_eq!(window_len(&text, p), want, "at {} in {:?}", p, text);
+            }
+        }
+
+        /// The first-level keys: every LMS position once, right to left; within a bucket,
+        /// keys that differ are ordered as the LMS substrings' (byte, type) sequences are,
+        /// and equal keys without the "longer" bit mean equal substrings.
+        #[test]
+        fn first_level_keys(text in texts()) {
+            let n = text.len();
+            let lms = lms_naive(&text);
+            let mut got = Vec::new();
+            for_each_lms_key(&text, 0, n, n, None, |batch| got.extend_from_slice(batch));
+            let want: Vec<usize> = lms.iter().rev().map(|&(p, _)| p).collect();
+            prop_assert_eq!(got.iter().map(|e| e.0).collect::<Vec<_>>(), want);
+            let len: std::collections::HashMap<usize, usize> = lms.iter().copied().collect();
+            // The substring with the sentinel as its last symbol (below every byte).
+            let sub = |p: usize| -> Vec<i32> {
+                (p..p + len[&p]).map(|i| text.get(i).map_or(-1, |&b| i32::from(b))).collect()
+            };
+            for &(a, ka) in &got {
+                for &(b, kb) in &got {
+                    if bucket(&text, a) != bucket(&text, b) {
+                        continue;
+                    }
+                    if ka == kb && ka & 1 == 0 {
+                        prop_assert_eq!(sub(a), sub(b), "{} {} in {:?}", a, b, text);
+                    }
+                    // Only the substring counts: equal short ones get equal keys whatever
+                    // follows them (so that names are as coarse as induced sorting's).
+                    if sub(a) == sub(b) && len[&a] <= 2 + KEY_BYTES {
+                        prop_assert_eq!(ka, kb, "{} {} in {:?}", a, b, text);
+                    }
+                    if ka < kb {
+                        prop_assert!(text[a..] < text[b..], "{} {} in {:?}", a, b, text);
+                    }
+                }
+            }
+            let _ = n;
+        }
+
+        /// Long LMS substrings of one length that differ only late, past the first-level key
+        /// and past the next key too: the deeper levels must tell them apart.
+        #[test]
+        fn late_differences(words in prop::collection::vec((0u8..2, 0u8..2, 0u8..2), 1..40)) {
+            let mut text = Vec::new();
+            for (a, b, c) in words {
+                text.extend_from_slice(&[200, 10, 11, 12, 13, 14, 15, 16 + a, 17 + b, 18 + c, 5]);
+            }
+            crate::tests::check_all(&text);
+        }
+
+        /// `cmp_lms` orders by suffix and calls exactly the equal LMS substrings equal.
+        #[test]
+        fn exact_comparison(text in texts()) {
+            let lms = lms_naive(&text);
+            let n = text.len();
+            for &(a, la) in &lms {
+                for &(b, lb) in &lms {
+                    let equal = la == lb && a + la <= n && b + lb <= n
+                        && text[a..a + la] == text[b..b + lb];
+                    let got = cmp_lms(&text, a, b);
+                    if equal {
+                        prop_assert_eq!(got, Ordering::Equal);
+                    } else {
+                        prop_assert_eq!(got, text[a..].cmp(&text[b..]));
+                    }
+                }
+            }
+        }
+    }
+}
