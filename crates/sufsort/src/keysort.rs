@@ -214,41 +214,58 @@ fn for_each_lms_key(
 ) {
     /// Text positions scanned per batch.
     const SCAN: usize = 2048;
+    /// Positions past a batch whose types its keys read.
+    const AFTER: usize = 2 + KEY_BYTES;
     let n = t.len();
     let lo = a.max(1); // position 0 is never LMS
     if lo >= w {
         return;
     }
+    let mut lms = [0usize; SCAN];
     let mut buf = [(0usize, 0u32); SCAN];
-    // The codes of positions q .. q + 4, q's highest (from `w` on: 0; the scan from `w`
-    // emits only positions below `b`, whose keys reach no further than `w`).
-    let mut reg = 0u64;
+    // ty[i]: the type of position base + i, for the batch and the AFTER positions after it
+    // (past `w`: taken as L-type, and read only for positions the scan does not emit).
+    let mut ty = [0u8; SCAN + AFTER];
     // The type of suffix q, given that of suffix `w` (n - 1 is L-type).
     let mut s = w < n && s_w.is_some_and(|s_w| (t[w - 1] < t[w]) | ((t[w - 1] == t[w]) & s_w));
-    // One past the LMS position after q: the sentinel's at the end of the text; otherwise
-    // unknown, as good as far (a substring reaching `w` is longer than a key anyway).
+    // One past the LMS position after the ones found so far: the sentinel's at the end of
+    // the text; otherwise unknown, as good as far (a substring reaching `w` is longer than a
+    // key anyway).
     let mut end = n + 1;
     let mut q = w - 1;
     loop {
         let stop = q.saturating_sub(SCAN - 1).max(lo);
+        let span = q + 1 - stop;
+        // The previous batch's first types become this one's types past its end.
+        ty.copy_within(0..AFTER, span);
+        // Types and LMS positions, branch-free, right to left.
         let mut k = 0;
         for q in (stop..=q).rev() {
-            reg = (reg >> CODE_BITS)
-                | (((u64::from(t[q]) << 1 | u64::from(s)) + 1) << (4 * CODE_BITS));
+            ty[q - stop] = u8::from(s);
             let s_prev = (t[q - 1] < t[q]) | ((t[q - 1] == t[q]) & s);
-            let lms = s & !s_prev;
-            let len = end - q;
-            // Codes of p + 2 .. p + 4 within the substring (len >= 3).
-            let keep = CODE_BITS as usize * (len - 2).min(3);
-            let codes = reg & ((1 << (3 * CODE_BITS)) - 1);
-            let codes = codes & !((1u64 << (3 * CODE_BITS as usize - keep)) - 1);
-            let long = (len > 5) | (end > n);
-            buf[k] = (q, ((codes << 1) | u64::from(long)) as u32);
-            k += usize::from(lms & (q < b));
-            end = if lms { q + 1 } else { end };
+            lms[k] = q;
+            k += usize::from(s & !s_prev);
             s = s_prev;
         }
-        f(&buf[..k]);
+        // Keys, for the LMS positions only; those from `b` on (the next chunk's) only tell
+        // where the substrings before them end.
+        let mut e = 0;
+        for &p in &lms[..k] {
+            let len = end - p;
+            let mut codes = 0u64;
+            for j in 2..AFTER {
+                let code = match t.get(p + j) {
+                    Some(&c) => (u64::from(c) << 1 | u64::from(ty[p + j - stop])) + 1,
+                    None => 0,
+                };
+                codes = (codes << CODE_BITS) | if j < len { code } else { 0 };
+            }
+            let long = (len > 5) | (end > n);
+            buf[e] = (p, ((codes << 1) | u64::from(long)) as u32);
+            e += usize::from(p < b);
+            end = p + 1;
+        }
+        f(&buf[..e]);
         if stop == lo {
             return;
         }
@@ -511,6 +528,26 @@ mod tests {
                 text.extend_from_slice(&[200, 10, 11, 12, 13, 14, 15, 16 + a, 17 + b, 18 + c, 5]);
             }
             crate::tests::check_all(&text);
+        }
+
+        /// A chunk's scan, starting 4 symbols into the next chunk, gives the chunk's LMS
+        /// positions the same keys as a scan of the whole text.
+        #[test]
+        fn chunked_keys(text in texts(), cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4)) {
+            let n = text.len();
+            let mut whole = Vec::new();
+            for_each_lms_key(&text, 0, n, n, None, |batch| whole.extend_from_slice(batch));
+            let mut at: Vec<usize> = cuts.iter().map(|c| c.index(n + 1)).chain([0, n]).collect();
+            at.sort_unstable();
+            at.dedup();
+            let bounds: Vec<(usize, usize)> = at.windows(2).map(|w| (w[0], w[1])).collect();
+            let warm: Vec<(usize, usize)> = bounds.iter().map(|&(a, b)| (a, (b + 4).min(n))).collect();
+            let s_warm = chunk_end_types(&text, &warm_bounds(&warm, n));
+            let mut got = Vec::new();
+            for ((&(a, b), &(_, w)), &s_w) in bounds.iter().zip(&warm).zip(&s_warm).rev() {
+                for_each_lms_key(&text, a, b, w, s_w, |batch| got.extend_from_slice(batch));
+            }
+            prop_assert_eq!(got, whole, "cuts {:?} in {:?}", at, text);
         }
 
         /// `cmp_lms` orders by suffix and calls exactly the equal LMS substrings equal.
