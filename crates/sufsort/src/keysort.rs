@@ -1,26 +1,28 @@
 //! Stage 1 at the top level (a byte text) by sorting: the LMS positions are bucketed by their
-//! first two bytes and each bucket is sorted on the bytes that follow, instead of sorting the
+//! first two bytes and each bucket is sorted on keys of what follows, instead of sorting the
 //! LMS substrings with two induce passes and naming them by comparing neighbours in the text.
 //!
-//! Why a sort on leading bytes will do. The reduced text only needs names such that
-//! (1) two LMS suffixes whose names differ are ordered as their names are, and (2) equal names
-//! mean equal LMS substrings. Ordering by a prefix of each suffix gives (1), since it is a
-//! prefix of the order of the suffixes. For (2) the names change wherever the sorted prefixes
-//! change, and inside a run of equal prefixes wherever the LMS substrings differ, which the
-//! prefix alone tells only when every substring of the run lies within it and all have the
-//! same length. Other runs are sorted on the next bytes, and past [`MAX_DEPTH`] bytes by
-//! [`cmp_lms`], which orders by suffix and calls equal LMS substrings equal. (Two LMS
-//! substrings whose bytes agree over both and that have the same length are equal: the type
-//! of each position follows from the bytes up to the substring's end, where both are LMS.)
-//!
-//! The names come out finer than from induced sorting: substrings that are equal but are
-//! followed by different bytes within the sorted prefix get different names. (1) and (2)
-//! allow that, and more unique names make the recursion cheaper.
+//! Why sorting on keys will do. The reduced text only needs names such that (1) two LMS
+//! suffixes whose names differ are ordered as their names are, and (2) equal names mean
+//! equal LMS substrings.
+//! - The first-level key of an LMS position holds the byte and suffix type of the next three
+//!   positions, each only if it lies within the LMS substring (0 past its end), and a bit for
+//!   substrings that go on past them (see [`for_each_lms_key`]). Within a bucket, keys order
+//!   the substrings as induced sorting does (by bytes and types, an L-type suffix before an
+//!   S-type one with the same byte), which is an order of the suffixes too; and two
+//!   substrings that agree in bytes and types up to where one ends both end there, so equal
+//!   keys without the bit are equal substrings and equal substrings get equal keys. Most
+//!   names come straight from this sort, as coarse as induced sorting's.
+//! - Runs of equal keys with the bit set (longer substrings) are sorted on the next raw bytes
+//!   ([`deepen`]): a prefix of the suffixes, so (1) holds, and their names change wherever
+//!   those bytes do or the substrings differ, which can make them finer than induced
+//!   sorting's (allowed by (1) and (2)). Past [`MAX_DEPTH`] bytes they are sorted by
+//!   [`cmp_lms`], which orders by suffix and calls equal LMS substrings equal.
 //!
 //! Each LMS position is an item `[key, position]` of two index slots, in `sa[..2 * m]` (there
-//! are at most `n / 2` LMS positions). The key holds three bytes of the suffix and the
-//! length of the LMS substring (capped), so that sorting the items sorts by those bytes; the
-//! items are built in one scan of the text, which has the bytes at hand, and sorted in place.
+//! are at most `n / 2` LMS positions). The items are built in one scan of the text, which has
+//! the bytes and types at hand, scattered to their buckets and sorted in place; the scan and
+//! the sorting run per chunk and per group of buckets in parallel.
 
 use std::cmp::Ordering;
 
@@ -372,7 +374,7 @@ const WINDOW: usize = 16;
 /// it, and that run's start is the next LMS position. (The walk of `lms_substring_len`, which
 /// mispredicts a branch or two on every substring.)
 #[inline(always)]
-pub(crate) fn window_len(t: &[u8], p: usize) -> Option<usize> {
+fn window_len(t: &[u8], p: usize) -> Option<usize> {
     let w: &[u8; WINDOW] = t.get(p..p + WINDOW)?.try_into().ok()?;
     let (mut up, mut down) = (0u32, 0u32);
     for i in 0..WINDOW - 1 {
@@ -414,7 +416,7 @@ fn sort_exact<I: Idx>(t: &[u8], items: &mut [[I; 2]]) {
 /// agree in bytes as far as the shorter goes, their types differ at the shorter's last
 /// position, which only a run of equal bytes from there on leaves undecided, and the bytes
 /// differ where that run ends in one of them.
-pub(crate) fn cmp_lms(t: &[u8], a: usize, b: usize) -> Ordering {
+fn cmp_lms(t: &[u8], a: usize, b: usize) -> Ordering {
     let n = t.len();
     let l = lms_substring_len(t, a);
     if l == lms_substring_len(t, b) && a + l <= n && b + l <= n && t[a..a + l] == t[b..b + l] {

@@ -9,11 +9,15 @@
 //! The text is taken as `&[u8]`, so a memory map of a firmware image works as is: the sorter
 //! never copies it. The result takes 4 bytes per input byte (`u32` indices) up to
 //! [`MAX_U32_LEN`], 8 bytes per input byte (`u64` indices) above; the reduced problems of the
-//! recursion live inside that array, so the only other memory is a few hundred KiB of
-//! per-thread buffers and, in the recursion, two bit sets that record which suffixes were
-//! sorted without recursing (at most two bits per input byte over all levels; the peak
-//! memory that `examples/sa_time` reports rose from 4.00 to 4.04 bytes per byte on a 62 MB
-//! shared library and to 4.10 on 64 MiB of random data).
+//! recursion live inside that array, so the only other memory is about 1 MiB of buffers per
+//! thread (the top level's tables of 2^16 buckets) and, in the recursion, two bit sets that
+//! record which suffixes were sorted without recursing (at most two bits per input byte over
+//! all levels; the peak memory that `examples/sa_time` reports rose from 4.00 to 4.04 bytes
+//! per byte on a 62 MB shared library and to 4.10 on 64 MiB of random data).
+//!
+//! At the top level the LMS substrings are sorted by a radix step on their first two bytes
+//! and a sort on keys of the bytes and types that follow (`keysort`), in place in the array;
+//! the levels of the recursion use induced sorting throughout.
 //!
 //! Sorting uses the ambient rayon pool: choose the thread count with
 //! `ThreadPool::install`. The passes are split into blocks whose induced entries are placed
