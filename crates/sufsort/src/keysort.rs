@@ -81,26 +81,36 @@ fn key_at<I: Idx>(t: &[u8], p: usize, d: usize, len: usize) -> I {
 
 /// Sorts the LMS positions of `t` into `sa[..m]` in an order consistent with their suffixes,
 /// marking (`Idx::FLAG`) each entry whose LMS substring differs from the previous entry's
-/// (and the first). `sa[m..]` is left in any state. Returns `m` and the number of LMS
-/// positions per first byte.
-pub(crate) fn sort_lms<I: Idx>(t: &[u8], sa: &mut [I], ctx: &Ctx) -> (usize, [usize; 256]) {
+/// (and the first). `sa[m..]` is left in any state. Counts the bytes of `t` into `counts`
+/// (256 entries). Returns `m` and the number of LMS positions per first byte.
+pub(crate) fn sort_lms<I: Idx>(
+    t: &[u8],
+    sa: &mut [I],
+    counts: &mut [I],
+    ctx: &Ctx,
+) -> (usize, [usize; 256]) {
     let n = t.len();
     debug_assert!(sa.len() == n);
-    // The text in chunks, one per thread; for each, its LMS positions per bucket.
+    // The text in chunks, one per thread; for each, its bytes and its LMS positions per
+    // bucket.
     let chunks = if ctx.par(n) { ctx.threads } else { 1 };
     let len = n.div_ceil(chunks).max(1);
     let bounds: Vec<(usize, usize)> = (0..n).step_by(len).map(|a| (a, (a + len).min(n))).collect();
     let s_end = chunk_end_types(t, &bounds);
     let count = |&(a, b): &(usize, usize), &s_b: &Option<bool>| {
-        let mut h = vec![0u32; BUCKETS];
+        let mut bytes = [0usize; 256];
+        for &c in &t[a..b] {
+            bytes[usize::from(c)] += 1;
+        }
+        let mut h = vec![0usize; BUCKETS];
         for_each_lms_batch(t, a, b, s_b, |batch| {
             for &p in batch {
                 h[bucket(t, p)] += 1;
             }
         });
-        h
+        (bytes, h)
     };
-    let counts: Vec<Vec<u32>> = if chunks > 1 {
+    let per_chunk: Vec<([usize; 256], Vec<usize>)> = if chunks > 1 {
         bounds
             .par_iter()
             .zip(&s_end)
@@ -113,21 +123,24 @@ pub(crate) fn sort_lms<I: Idx>(t: &[u8], sa: &mut [I], ctx: &Ctx) -> (usize, [us
             .map(|(b, s)| count(b, s))
             .collect()
     };
+    for (c, slot) in counts.iter_mut().enumerate() {
+        *slot = I::from_usize(per_chunk.iter().map(|(bytes, _)| bytes[c]).sum());
+    }
     // Bucket starts, and where each chunk's items go in each bucket.
     let mut starts = vec![0usize; BUCKETS + 1];
-    let mut next = vec![vec![0usize; BUCKETS]; counts.len()];
+    let mut next = vec![vec![0usize; BUCKETS]; per_chunk.len()];
     let mut per_byte = [0usize; 256];
     let mut sum = 0;
     for b in 0..BUCKETS {
         starts[b] = sum;
-        for (h, nx) in counts.iter().zip(&mut next) {
+        for ((_, h), nx) in per_chunk.iter().zip(&mut next) {
             nx[b] = sum;
-            sum += h[b] as usize;
+            sum += h[b];
         }
         per_byte[b >> 8] += sum - starts[b];
     }
     starts[BUCKETS] = sum;
-    drop(counts);
+    drop(per_chunk);
     let m = sum;
     debug_assert!(2 * m <= n);
     // Each chunk's items, with its scan starting a few symbols into the next chunk so that

@@ -169,8 +169,7 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     // LMS suffixes per bucket, for placing the sorted ones in stage 2 as blocks.
     let keyed = match (C::as_bytes(t), &mut bk.counts) {
         (Some(bytes), Some(counts)) if ctx.sort_lms_keys => {
-            count_symbols(t, counts, ctx);
-            Some(keysort::sort_lms(bytes, sa, ctx))
+            Some(keysort::sort_lms(bytes, sa, counts, ctx))
         }
         _ => None,
     };
@@ -304,7 +303,10 @@ fn stage1_induced<C: Sym, I: Idx>(
     ctx: &Ctx,
 ) -> (usize, Option<[usize; 256]>) {
     let k = bk.ptrs.len();
-    // Stage 1: sort the LMS substrings.
+    #[cfg_attr(not(feature = "trace"), allow(unused_mut))]
+    let mut tm = (std::time::Instant::now(), 0u64);
+    #[cfg(feature = "trace")]
+    trace!(tm, "  stage1 start");
     let m = match (&mut bk.counts, par) {
         (Some(counts), true) => count_and_place_lms_par(t, sa, counts, bk.ptrs, ctx),
         _ => {
@@ -328,14 +330,19 @@ fn stage1_induced<C: Sym, I: Idx>(
         }
         _ => None,
     };
+    trace!(tm, "  count+place m={m}");
     bk.starts(t, ctx);
     induce_l::<C, I, true>(t, sa, bk.ptrs, ctx);
+    trace!(tm, "  stage1 L");
     bk.ends(t, ctx);
     induce_s::<C, I, true>(t, sa, bk.ptrs, ctx);
+    trace!(tm, "  stage1 S");
 
     // Only the LMS suffixes are left, in LMS-substring order: move them to the front.
     let w = compact_nonzero(sa, ctx);
     debug_assert_eq!(w, m);
+    trace!(tm, "  compact");
+    let _ = tm;
     (m, lms_counts)
 }
 
@@ -901,15 +908,10 @@ fn name_lms_substrings<C: Sym, I: Idx>(
 }
 
 /// Names the sorted LMS substrings in `lms`, each marked (`Idx::FLAG`) if it differs from the
-/// one before: LMS position `p` gets its name (1-based) in `rest[p / 2]` (every other entry of
-/// `rest` must be zero), marked there if unique and `mark_unique`. Clears the marks in `lms`. Returns
-/// the number of distinct names.
-pub(crate) fn number_marked<I: Idx>(
-    lms: &mut [I],
-    rest: &mut [I],
-    mark_unique: bool,
-    ctx: &Ctx,
-) -> usize {
+/// one before: LMS position `p` gets its name (1-based) in `rest[p / 2]` (every other entry
+/// of `rest` must be zero), marked there if unique and `mark_unique`. Clears the marks in
+/// `lms`. Returns the number of distinct names.
+fn number_marked<I: Idx>(lms: &mut [I], rest: &mut [I], mark_unique: bool, ctx: &Ctx) -> usize {
     let m = lms.len();
     if m == 0 {
         return 0;
