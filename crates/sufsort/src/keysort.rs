@@ -441,33 +441,14 @@ fn cmp_lms(t: &[u8], a: usize, b: usize) -> Ordering {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tests::{lms_lengths_naive as lms_naive, runny};
     use proptest::prelude::*;
 
-    /// The LMS positions and their substrings' lengths, from types computed the textbook way.
-    fn lms_naive(t: &[u8]) -> Vec<(usize, usize)> {
-        let n = t.len();
-        let mut s = vec![false; n + 1];
-        s[n] = true; // the virtual sentinel
-        for i in (0..n).rev() {
-            s[i] = i + 1 < n && (t[i] < t[i + 1] || (t[i] == t[i + 1] && s[i + 1]));
-        }
-        let lms: Vec<usize> = (1..n).filter(|&i| s[i] && !s[i - 1]).collect();
-        lms.iter()
-            .enumerate()
-            .map(|(k, &p)| (p, lms.get(k + 1).map_or(n + 1, |&q| q + 1) - p))
-            .collect()
-    }
-
     fn texts() -> impl Strategy<Value = Vec<u8>> {
-        let runny = prop::collection::vec((0u8..4, 1usize..12), 0..40).prop_map(|runs| {
-            runs.into_iter()
-                .flat_map(|(b, n)| std::iter::repeat_n(b, n))
-                .collect::<Vec<u8>>()
-        });
         prop_oneof![
             prop::collection::vec(0u8..3, 0..300),
             prop::collection::vec(any::<u8>(), 0..300),
-            runny,
+            runny(),
         ]
     }
 
@@ -531,7 +512,6 @@ mod tests {
                     }
                 }
             }
-            let _ = n;
         }
 
         /// Long LMS substrings of one length that differ only late, past the first-level key

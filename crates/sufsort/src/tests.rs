@@ -73,7 +73,7 @@ pub(crate) fn check_all(text: &[u8]) {
     }
 }
 
-fn runny() -> impl Strategy<Value = Vec<u8>> {
+pub(crate) fn runny() -> impl Strategy<Value = Vec<u8>> {
     prop::collection::vec((0u8..4, 1usize..12), 0..30).prop_map(|runs| {
         runs.into_iter()
             .flat_map(|(b, n)| std::iter::repeat_n(b, n))
@@ -82,7 +82,7 @@ fn runny() -> impl Strategy<Value = Vec<u8>> {
 }
 
 /// Every LMS substring's length from the types computed right to left, the textbook way.
-fn lms_lengths_naive(t: &[u8]) -> Vec<(usize, usize)> {
+pub(crate) fn lms_lengths_naive(t: &[u8]) -> Vec<(usize, usize)> {
     let n = t.len();
     let mut s_type = vec![false; n + 1];
     s_type[n] = true; // the virtual sentinel
