@@ -29,6 +29,8 @@ pub(crate) trait AtomicView: Sized {
     type Atomic: Sync;
     /// Views an exclusively borrowed slice as shared atomics.
     fn atomic_view(s: &mut [Self]) -> &[Self::Atomic];
+    /// A relaxed load.
+    fn load(a: &Self::Atomic) -> Self;
     /// A relaxed store.
     fn store(a: &Self::Atomic, v: Self);
     /// A relaxed add; returns the previous value.
@@ -49,6 +51,10 @@ macro_rules! atomic_view {
                 // for the returned lifetime, so no non-atomic access can alias it meanwhile.
                 assert_eq!(std::mem::align_of::<$t>(), std::mem::align_of::<$a>());
                 unsafe { &*(s as *mut [$t] as *const [$a]) }
+            }
+            #[inline(always)]
+            fn load(a: &Self::Atomic) -> Self {
+                a.load(Ordering::Relaxed)
             }
             #[inline(always)]
             fn store(a: &Self::Atomic, v: Self) {

@@ -1,11 +1,15 @@
-//! The induced-sorting passes, sequential and block-parallel.
+//! The induced-sorting passes: sequential, pipelined (two threads) and block-parallel (three
+//! or more).
 //!
 //! Entry conventions (see `sais.rs`): 0 is empty (or suffix 0, which induces nothing); a plain
 //! entry `j > 0` induces `j - 1` in the left-to-right pass, a marked one in the right-to-left
 //! pass. Stage 1 (sorting LMS substrings) clears every entry once it has induced, so that only
 //! the LMS suffixes are left at the end; the final stage keeps them and drops the marks.
 //!
-//! The parallel version works on blocks of `threads * ctx.block` entries, in three phases:
+//! The pipelined version (with two threads) is described with `pipeline` below.
+//!
+//! The block-parallel version works on blocks of `threads * ctx.block` entries, in three
+//! phases:
 //! 1. (parallel) each thread reads its part of the block and, for every entry that induces,
 //!    looks up the symbol and the mark of the induced suffix: the random reads of the text,
 //!    the expensive part, happen here;
@@ -83,6 +87,8 @@ pub(crate) fn induce_l<C: Sym, I: Idx, const STAGE1: bool>(
     ptrs[c] = I::from_usize(p + 1);
     if ctx.par_induce(n) {
         induce_l_par::<C, I, STAGE1>(t, sa, ptrs, ctx);
+    } else if ctx.par(n) {
+        induce_l_pipe::<C, I, STAGE1>(t, sa, ptrs, ctx);
     } else {
         induce_l_seq::<C, I, STAGE1>(t, sa, ptrs);
     }
@@ -97,6 +103,8 @@ pub(crate) fn induce_s<C: Sym, I: Idx, const STAGE1: bool>(
 ) {
     if ctx.par_induce(t.len()) {
         induce_s_par::<C, I, STAGE1>(t, sa, ptrs, ctx);
+    } else if ctx.par(t.len()) {
+        induce_s_pipe::<C, I, STAGE1>(t, sa, ptrs, ctx);
     } else {
         induce_s_seq::<C, I, STAGE1>(t, sa, ptrs);
     }
@@ -104,58 +112,82 @@ pub(crate) fn induce_s<C: Sym, I: Idx, const STAGE1: bool>(
 
 fn induce_l_seq<C: Sym, I: Idx, const STAGE1: bool>(t: &[C], sa: &mut [I], ptrs: &mut [I]) {
     let n = sa.len();
+    scan_l::<C, I, STAGE1>(t, I::atomic_view(sa), 0, n, ptrs);
+}
+
+fn induce_s_seq<C: Sym, I: Idx, const STAGE1: bool>(t: &[C], sa: &mut [I], ptrs: &mut [I]) {
+    let n = sa.len();
+    scan_s::<C, I, STAGE1>(t, I::atomic_view(sa), 0, n, ptrs);
+}
+
+/// The left-to-right pass over `sa[s..e]`, entry by entry. (The array is seen as atomics so
+/// that the pipelined pass can run this on one block while another thread reads ahead; with
+/// one thread the relaxed loads and stores are plain ones.)
+fn scan_l<C: Sym, I: Idx, const STAGE1: bool>(
+    t: &[C],
+    sa: &[I::Atomic],
+    s: usize,
+    e: usize,
+    ptrs: &mut [I],
+) {
     // With a large alphabet the bucket pointers miss the cache too: fetch the text two
     // prefetch distances ahead, then the bucket pointer one distance ahead.
     let big = ptrs.len() > 1 << 14;
-    for i in 0..n {
-        if let Some(&a) = sa.get(i + 2 * PREFETCH) {
+    for i in s..e {
+        if i + 2 * PREFETCH < e {
+            let a = I::load(&sa[i + 2 * PREFETCH]);
             prefetch(t, ahead(a, induces_l(a)));
         }
-        if big {
-            if let Some(&a) = sa.get(i + PREFETCH) {
-                if induces_l(a) {
-                    prefetch(ptrs, t[a.to_usize() - 1].sym());
-                }
+        if big && i + PREFETCH < e {
+            let a = I::load(&sa[i + PREFETCH]);
+            if induces_l(a) {
+                prefetch(ptrs, t[a.to_usize() - 1].sym());
             }
         }
-        let v = sa[i];
+        let v = I::load(&sa[i]);
         if induces_l(v) {
             if STAGE1 {
-                sa[i] = I::ZERO;
+                I::store(&sa[i], I::ZERO);
             }
             let j = v.to_usize() - 1;
             let c = t[j].sym();
             let p = ptrs[c].to_usize();
-            sa[p] = l_entry(t, j);
+            I::store(&sa[p], l_entry(t, j));
             ptrs[c] = I::from_usize(p + 1);
         }
     }
 }
 
-fn induce_s_seq<C: Sym, I: Idx, const STAGE1: bool>(t: &[C], sa: &mut [I], ptrs: &mut [I]) {
-    let n = sa.len();
+/// The right-to-left pass over `sa[s..e]`, entry by entry.
+fn scan_s<C: Sym, I: Idx, const STAGE1: bool>(
+    t: &[C],
+    sa: &[I::Atomic],
+    s: usize,
+    e: usize,
+    ptrs: &mut [I],
+) {
     let big = ptrs.len() > 1 << 14;
-    for i in (0..n).rev() {
-        if i >= 2 * PREFETCH {
-            let a = sa[i - 2 * PREFETCH];
+    for i in (s..e).rev() {
+        if i >= s + 2 * PREFETCH {
+            let a = I::load(&sa[i - 2 * PREFETCH]);
             prefetch(t, ahead(a, a.is_flagged()));
         }
-        if big && i >= PREFETCH {
-            let a = sa[i - PREFETCH];
+        if big && i >= s + PREFETCH {
+            let a = I::load(&sa[i - PREFETCH]);
             if a.is_flagged() {
                 if let Some(c) = t.get(a.unflagged().to_usize().wrapping_sub(1)) {
                     prefetch(ptrs, c.sym());
                 }
             }
         }
-        let v = sa[i];
+        let v = I::load(&sa[i]);
         if v.is_flagged() {
             let u = v.unflagged();
-            sa[i] = if STAGE1 { I::ZERO } else { u };
+            I::store(&sa[i], if STAGE1 { I::ZERO } else { u });
             let j = u.to_usize() - 1;
             let c = t[j].sym();
             let p = ptrs[c].to_usize() - 1;
-            sa[p] = s_entry(t, j);
+            I::store(&sa[p], s_entry(t, j));
             ptrs[c] = I::from_usize(p);
         }
     }
@@ -310,4 +342,280 @@ fn induce_s_par<C: Sym, I: Idx, const STAGE1: bool>(
         scatter(sa, cache, chunk);
         e = s;
     }
+}
+
+// The pipelined passes, for two threads. The scan goes block by block (`ctx.block` entries).
+// One thread settles the blocks in scan order: it takes the target slots from the bucket
+// pointers and writes the induced entries. The random reads of the text, the expensive part,
+// are shared: a block is "read ahead" by whichever thread claims it first, which looks up the
+// symbol and the entry to induce for every entry it finds there, into a buffer the settling
+// thread then works from. The other thread only reads ahead, block after block, up to `RING`
+// blocks beyond the settled ones. The settling thread, when the next block to settle is not
+// ready, scans it entry by entry itself if nobody has claimed it, and otherwise reads a later
+// block ahead while the other thread finishes. (Reading ahead with the second thread alone
+// made the passes slower than the sequential ones: reading a block costs more than settling
+// it, so the settling thread waited most of the time.)
+//
+// Reading ahead is speculative: the settling thread may still write entries into a block
+// that has been read. An entry the read-ahead missed is found when its block is settled,
+// which re-reads every slot it has nothing for and does the text reads itself then. An entry
+// it did see stays valid: a slot that holds an entry the pass induces from is written only
+// once in the pass (an L-type or S-type slot filled from empty; the one kind of slot that is
+// overwritten, a seed LMS suffix in the final right-to-left pass, induces nothing in it). The
+// read-ahead writes nothing to `sa`; clearing or unmarking an entry is left to the settling
+// thread. So what is written, and where, does not depend on what was read ahead or by whom:
+// the result is that of the sequential pass.
+
+/// Read-ahead buffers in circulation.
+const RING: usize = 4;
+
+/// Runs a pipelined pass over `blocks` blocks of at most `len` entries: `read(k, buf)` reads
+/// block `k` ahead into `buf`, `settle(k, Some(buf))` settles it from there, and
+/// `settle(k, None)` scans it without help.
+fn pipeline<I: Idx>(
+    blocks: usize,
+    len: usize,
+    read: impl Fn(usize, &mut [(I, I)]) + Sync,
+    mut settle: impl FnMut(usize, Option<&[(I, I)]>) + Send,
+) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    // The next block nobody has claimed, and the blocks settled so far.
+    let claimed = AtomicUsize::new(0);
+    let settled = AtomicUsize::new(0);
+    // Each buffer with the block it holds (`usize::MAX`: none yet).
+    type Buffer<I> = Mutex<(usize, Vec<(I, I)>)>;
+    let ring: Vec<Buffer<I>> = (0..RING)
+        .map(|_| Mutex::new((usize::MAX, vec![(I::NONE, I::ZERO); len])))
+        .collect();
+    let lock = |k: usize| ring[k % RING].lock().unwrap_or_else(|e| e.into_inner());
+    let try_lock = |k: usize| match ring[k % RING].try_lock() {
+        Ok(g) => Some(g),
+        Err(std::sync::TryLockError::Poisoned(e)) => Some(e.into_inner()),
+        Err(std::sync::TryLockError::WouldBlock) => None,
+    };
+    let read_into = |j: usize| {
+        let mut buf = lock(j);
+        read(j, &mut buf.1);
+        buf.0 = j;
+    };
+    rayon::join(
+        || {
+            for k in 0..blocks {
+                loop {
+                    // Settle block `k` if it has been read (and is not being read now).
+                    if let Some(buf) = try_lock(k) {
+                        if buf.0 == k {
+                            settle(k, Some(&buf.1));
+                            break;
+                        }
+                    }
+                    // Otherwise scan it if nobody has claimed it, or read a later block
+                    // while the other thread reads this one.
+                    let j = claimed.load(Ordering::Acquire);
+                    let free = j < blocks && j < k + RING;
+                    if (j == k || free)
+                        && claimed
+                            .compare_exchange(j, j + 1, Ordering::AcqRel, Ordering::Acquire)
+                            .is_ok()
+                    {
+                        if j == k {
+                            settle(k, None);
+                            break;
+                        }
+                        read_into(j);
+                        continue;
+                    }
+                    std::hint::spin_loop();
+                }
+                settled.store(k + 1, Ordering::Release);
+            }
+        },
+        || loop {
+            let k = claimed.fetch_add(1, Ordering::AcqRel);
+            if k >= blocks {
+                break;
+            }
+            // The buffer is free once block `k - RING` is settled.
+            while settled.load(Ordering::Acquire) + RING <= k {
+                std::hint::spin_loop();
+            }
+            read_into(k);
+        },
+    );
+}
+
+/// Read-ahead of the left-to-right pass over one block: `(symbol, entry)` of what each entry
+/// would induce, or `NONE` where the slot induces nothing (yet).
+fn peek_l<C: Sym, I: Idx>(t: &[C], part: &[I::Atomic], cache: &mut [(I, I)]) {
+    for i in 0..part.len() {
+        if let Some(a) = part.get(i + PREFETCH) {
+            let a = I::load(a);
+            prefetch(t, ahead(a, induces_l(a)));
+        }
+        let v = I::load(&part[i]);
+        cache[i] = if induces_l(v) {
+            let j = v.to_usize() - 1;
+            (I::from_usize(t[j].sym()), l_entry(t, j))
+        } else {
+            (I::NONE, I::ZERO)
+        };
+    }
+}
+
+/// Read-ahead of the right-to-left pass over one block.
+fn peek_s<C: Sym, I: Idx>(t: &[C], part: &[I::Atomic], cache: &mut [(I, I)]) {
+    for i in (0..part.len()).rev() {
+        if i >= PREFETCH {
+            let a = I::load(&part[i - PREFETCH]);
+            prefetch(t, ahead(a, a.is_flagged()));
+        }
+        let v = I::load(&part[i]);
+        cache[i] = if v.is_flagged() {
+            let j = v.unflagged().to_usize() - 1;
+            (I::from_usize(t[j].sym()), s_entry(t, j))
+        } else {
+            (I::NONE, I::ZERO)
+        };
+    }
+}
+
+/// The bucket to prefetch for a read-ahead result (0 for none).
+#[inline(always)]
+fn cached_bucket<I: Idx>(c: I) -> usize {
+    if c == I::NONE {
+        0
+    } else {
+        c.to_usize()
+    }
+}
+
+/// Settles the block starting at `s` of the left-to-right pass from its read-ahead, in scan
+/// order.
+fn settle_l<C: Sym, I: Idx, const STAGE1: bool>(
+    t: &[C],
+    sa: &[I::Atomic],
+    s: usize,
+    cache: &[(I, I)],
+    ptrs: &mut [I],
+) {
+    let big = ptrs.len() > 1 << 14;
+    for (idx, &(c, out)) in cache.iter().enumerate() {
+        if big {
+            if let Some(&(c, _)) = cache.get(idx + PREFETCH) {
+                prefetch(ptrs, cached_bucket(c));
+            }
+        }
+        let i = s + idx;
+        let (c, out) = if c != I::NONE {
+            (c.to_usize(), out)
+        } else {
+            let v = I::load(&sa[i]);
+            if !induces_l(v) {
+                continue;
+            }
+            let j = v.to_usize() - 1;
+            (t[j].sym(), l_entry(t, j))
+        };
+        if STAGE1 {
+            I::store(&sa[i], I::ZERO);
+        }
+        let p = ptrs[c].to_usize();
+        I::store(&sa[p], out);
+        ptrs[c] = I::from_usize(p + 1);
+    }
+}
+
+/// Settles the block starting at `s` of the right-to-left pass from its read-ahead, in scan
+/// order.
+fn settle_s<C: Sym, I: Idx, const STAGE1: bool>(
+    t: &[C],
+    sa: &[I::Atomic],
+    s: usize,
+    cache: &[(I, I)],
+    ptrs: &mut [I],
+) {
+    let big = ptrs.len() > 1 << 14;
+    for idx in (0..cache.len()).rev() {
+        if big && idx >= PREFETCH {
+            prefetch(ptrs, cached_bucket(cache[idx - PREFETCH].0));
+        }
+        let i = s + idx;
+        let (c, out) = match cache[idx] {
+            (c, out) if c != I::NONE => (c.to_usize(), out),
+            _ => {
+                let v = I::load(&sa[i]);
+                if !v.is_flagged() {
+                    continue;
+                }
+                let j = v.unflagged().to_usize() - 1;
+                (t[j].sym(), s_entry(t, j))
+            }
+        };
+        // The entry induced from is suffix `out + 1`: cleared, or kept without its mark.
+        let u = if STAGE1 {
+            I::ZERO
+        } else {
+            I::from_usize(out.unflagged().to_usize() + 1)
+        };
+        I::store(&sa[i], u);
+        let p = ptrs[c].to_usize() - 1;
+        I::store(&sa[p], out);
+        ptrs[c] = I::from_usize(p);
+    }
+}
+
+fn induce_l_pipe<C: Sym, I: Idx, const STAGE1: bool>(
+    t: &[C],
+    sa: &mut [I],
+    ptrs: &mut [I],
+    ctx: &Ctx,
+) {
+    let n = sa.len();
+    let len = ctx.block.min(n);
+    let sa = I::atomic_view(sa);
+    let range = |k: usize| (k * len, ((k + 1) * len).min(n));
+    pipeline(
+        n.div_ceil(len),
+        len,
+        |k, buf| {
+            let (s, e) = range(k);
+            peek_l(t, &sa[s..e], &mut buf[..e - s]);
+        },
+        |k, buf| {
+            let (s, e) = range(k);
+            match buf {
+                Some(buf) => settle_l::<C, I, STAGE1>(t, sa, s, &buf[..e - s], ptrs),
+                None => scan_l::<C, I, STAGE1>(t, sa, s, e, ptrs),
+            }
+        },
+    );
+}
+
+fn induce_s_pipe<C: Sym, I: Idx, const STAGE1: bool>(
+    t: &[C],
+    sa: &mut [I],
+    ptrs: &mut [I],
+    ctx: &Ctx,
+) {
+    let n = sa.len();
+    let len = ctx.block.min(n);
+    let sa = I::atomic_view(sa);
+    // Block `k` is the `k`-th from the right.
+    let range = |k: usize| (n.saturating_sub((k + 1) * len), n - k * len);
+    pipeline(
+        n.div_ceil(len),
+        len,
+        |k, buf| {
+            let (s, e) = range(k);
+            peek_s(t, &sa[s..e], &mut buf[..e - s]);
+        },
+        |k, buf| {
+            let (s, e) = range(k);
+            match buf {
+                Some(buf) => settle_s::<C, I, STAGE1>(t, sa, s, &buf[..e - s], ptrs),
+                None => scan_s::<C, I, STAGE1>(t, sa, s, e, ptrs),
+            }
+        },
+    );
 }

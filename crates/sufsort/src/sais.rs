@@ -25,10 +25,12 @@ pub(crate) struct Ctx {
     pub block: usize,
     /// Below this length every phase runs sequentially.
     pub min_par: usize,
-    /// The induce passes run in parallel only with at least this many threads: their
-    /// parallel form (gather in parallel, resolve the bucket pointers in order, scatter in
-    /// parallel) moves every entry twice more, which two threads do not win back (measured
-    /// on a 2-core machine, `examples/sa_time`: 5-60 % slower than the sequential pass).
+    /// The induce passes run block-parallel only with at least this many threads: that form
+    /// (gather in parallel, resolve the bucket pointers in order, scatter in parallel) moves
+    /// every entry twice more, which two threads do not win back (measured on a 2-core
+    /// machine, `examples/sa_time`: 5-60 % slower than the sequential pass). With fewer
+    /// threads (but more than one) they run pipelined: one thread settles the blocks in order
+    /// while both read ahead (see `induce.rs`).
     pub par_induce_threads: usize,
     /// Alphabets up to this size get per-chunk histograms in the parallel phases; larger
     /// ones use atomic counters.

@@ -29,8 +29,9 @@ fn with_ctx_drop(
         threads,
         block,
         min_par: 2,
-        // Two threads exercise the parallel induce passes here too.
-        par_induce_threads: 2,
+        // Odd blocks run the block-parallel induce passes from two threads on; even ones the
+        // pipelined passes (look-ahead beside the settling thread) at every thread count.
+        par_induce_threads: if block % 2 == 1 { 2 } else { usize::MAX },
         small_alphabet,
         drop_unique_min_k,
         drop_unique_mostly,
@@ -51,7 +52,7 @@ fn with_ctx_drop(
 
 pub(crate) fn check_all(text: &[u8]) {
     let expect = naive(text);
-    for (threads, block) in [(1, 1), (2, 1), (2, 3), (3, 2), (8, 5), (2, 64)] {
+    for (threads, block) in [(1, 1), (2, 1), (2, 2), (2, 3), (3, 2), (8, 5), (2, 64)] {
         let (sa, sa64) = with_ctx(text, threads, block);
         assert_eq!(sa, expect, "threads {threads} block {block} text {text:?}");
         assert!(sa64.iter().map(|&x| x as u32).eq(expect.iter().copied()));
