@@ -183,22 +183,42 @@ impl Seeds {
             .next_power_of_two()
             .trailing_zeros()
             .clamp(16, 34);
-        let words: Vec<AtomicU64> = (0..1usize << (log - 6))
-            .map(|_| AtomicU64::new(0))
-            .collect();
         let shift = 64 - log;
         let count = text.len().saturating_sub(SEED_LEN - 1);
-        (0..count)
-            .into_par_iter()
-            .with_min_len(1 << 16)
-            .for_each(|i| {
-                let h = Self::hash(&text[i..i + SEED_LEN], shift);
-                words[h >> 6].fetch_or(1 << (h & 63), Ordering::Relaxed);
+        let hash = |i: usize| Self::hash(&text[i..i + SEED_LEN], shift);
+        // Every insertion is a cache miss in a set larger than the caches: the word for the
+        // seed `AHEAD` positions on is fetched ahead. On one thread the words are set with
+        // plain stores; on more, with atomic ORs, chunk by chunk in parallel. Either way the
+        // set is the same.
+        const AHEAD: usize = 16;
+        let bits = if rayon::current_num_threads() == 1 {
+            let mut bits = vec![0u64; 1usize << (log - 6)];
+            for i in 0..count {
+                if i + AHEAD < count {
+                    fwdelta_sufsort::prefetch(&bits, hash(i + AHEAD) >> 6);
+                }
+                let h = hash(i);
+                bits[h >> 6] |= 1 << (h & 63);
+            }
+            bits
+        } else {
+            let words: Vec<AtomicU64> = (0..1usize << (log - 6))
+                .map(|_| AtomicU64::new(0))
+                .collect();
+            let chunk = 1 << 16;
+            (0..count.div_ceil(chunk)).into_par_iter().for_each(|c| {
+                let end = ((c + 1) * chunk).min(count);
+                for i in c * chunk..end {
+                    if i + AHEAD < end {
+                        fwdelta_sufsort::prefetch(&words, hash(i + AHEAD) >> 6);
+                    }
+                    let h = hash(i);
+                    words[h >> 6].fetch_or(1 << (h & 63), Ordering::Relaxed);
+                }
             });
-        Seeds {
-            bits: words.into_iter().map(AtomicU64::into_inner).collect(),
-            shift,
-        }
+            words.into_iter().map(AtomicU64::into_inner).collect()
+        };
+        Seeds { bits, shift }
     }
 
     #[inline]
@@ -468,7 +488,17 @@ mod tests {
                 (x >> 16) as u8
             })
             .collect();
-        let seeds = Seeds::new(&text);
+        // Built on one thread (plain stores) and on three (atomic ORs over chunks): the
+        // same set.
+        let on = |threads| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| Seeds::new(&text))
+        };
+        let seeds = on(1);
+        assert_eq!(seeds.bits, on(3).bits);
         for w in text.windows(SEED_LEN) {
             assert!(seeds.may_contain(w));
         }
