@@ -399,8 +399,14 @@ fn pipeline<I: Idx>(
         read(j, &mut buf.1);
         buf.0 = j;
     };
+    // Set when the reading thread stops, normally or by a panic: from then on every block it
+    // claimed has been read, unless it panicked, and the settling thread must not wait for
+    // it. (Without this, a panic on either side would leave the other spinning.)
+    let reader_gone = std::sync::atomic::AtomicBool::new(false);
     rayon::join(
         || {
+            // If this thread panics, the reader must not wait for buffers.
+            let _release = OnDrop(|| settled.store(usize::MAX / 2, Ordering::Release));
             for k in 0..blocks {
                 loop {
                     // Settle block `k` if it has been read (and is not being read now).
@@ -409,6 +415,10 @@ fn pipeline<I: Idx>(
                             settle(k, Some(&buf.1));
                             break;
                         }
+                    }
+                    if reader_gone.load(Ordering::Acquire) {
+                        settle(k, None);
+                        break;
                     }
                     // Otherwise scan it if nobody has claimed it, or read a later block
                     // while the other thread reads this one.
@@ -431,18 +441,30 @@ fn pipeline<I: Idx>(
                 settled.store(k + 1, Ordering::Release);
             }
         },
-        || loop {
-            let k = claimed.fetch_add(1, Ordering::AcqRel);
-            if k >= blocks {
-                break;
+        || {
+            let _gone = OnDrop(|| reader_gone.store(true, Ordering::Release));
+            loop {
+                let k = claimed.fetch_add(1, Ordering::AcqRel);
+                if k >= blocks {
+                    break;
+                }
+                // The buffer is free once block `k - RING` is settled.
+                while settled.load(Ordering::Acquire) + RING <= k {
+                    std::hint::spin_loop();
+                }
+                read_into(k);
             }
-            // The buffer is free once block `k - RING` is settled.
-            while settled.load(Ordering::Acquire) + RING <= k {
-                std::hint::spin_loop();
-            }
-            read_into(k);
         },
     );
+}
+
+/// Runs its closure when dropped, also while unwinding.
+struct OnDrop<F: FnMut()>(F);
+
+impl<F: FnMut()> Drop for OnDrop<F> {
+    fn drop(&mut self) {
+        (self.0)();
+    }
 }
 
 /// Read-ahead of the left-to-right pass over one block: `(symbol, entry)` of what each entry
@@ -618,4 +640,101 @@ fn induce_s_pipe<C: Sym, I: Idx, const STAGE1: bool>(
             }
         },
     );
+}
+
+#[cfg(test)]
+mod pipeline_tests {
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::Mutex;
+
+    use super::pipeline;
+
+    fn pool() -> rayon::ThreadPool {
+        rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap()
+    }
+
+    /// Each block is settled once, in order, from a buffer holding that block's read (or
+    /// scanned without one).
+    #[test]
+    fn settles_every_block_once_in_order() {
+        let pool = pool();
+        let mut from_buffers = 0;
+        for blocks in [1, 2, 3, 5, 50] {
+            for round in 0..20 {
+                let mut seen = Vec::new();
+                pool.install(|| {
+                    pipeline::<u32>(
+                        blocks,
+                        4,
+                        |k, buf| buf.fill((k as u32, k as u32 + 1)),
+                        |k, buf| {
+                            if let Some(buf) = buf {
+                                assert!(buf.iter().all(|&e| e == (k as u32, k as u32 + 1)));
+                                from_buffers += 1;
+                            }
+                            if round % 2 == 1 {
+                                // Slow settling, so that the other thread reads ahead.
+                                std::thread::sleep(std::time::Duration::from_micros(100));
+                            }
+                            seen.push(k);
+                        },
+                    )
+                });
+                assert_eq!(seen, (0..blocks).collect::<Vec<_>>());
+            }
+        }
+        assert!(from_buffers > 0, "no block was read ahead");
+    }
+
+    /// A panic while reading ahead reaches the caller; the settling thread does not wait for
+    /// the block that was never read, and settles it (and the rest) itself.
+    #[test]
+    fn a_panic_in_the_reader_does_not_hang() {
+        let pool = pool();
+        let mut panicked = 0;
+        for _ in 0..10 {
+            let seen = Mutex::new(Vec::new());
+            let r = pool.install(|| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    pipeline::<u32>(
+                        40,
+                        4,
+                        |k, _| assert!(k != 3, "reader fails on block 3"),
+                        |k, _| {
+                            // Slow settling, so that the other thread joins in and reads.
+                            std::thread::sleep(std::time::Duration::from_micros(300));
+                            seen.lock().unwrap().push(k);
+                        },
+                    )
+                }))
+            });
+            // The reader may not have claimed block 3 (then nothing panicked).
+            panicked += usize::from(r.is_err());
+            let seen = seen.into_inner().unwrap();
+            assert_eq!(seen, (0..40).collect::<Vec<_>>());
+        }
+        assert!(panicked > 0, "the reader never read block 3");
+    }
+
+    /// A panic while settling reaches the caller and does not leave the reader waiting.
+    #[test]
+    fn a_panic_in_the_settler_does_not_hang() {
+        let pool = pool();
+        for _ in 0..10 {
+            let r = pool.install(|| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    pipeline::<u32>(
+                        40,
+                        4,
+                        |_, _| {},
+                        |k, _| assert!(k != 7, "settler fails on block 7"),
+                    )
+                }))
+            });
+            assert!(r.is_err());
+        }
+    }
 }
