@@ -20,9 +20,11 @@
 //! the levels of the recursion use induced sorting throughout.
 //!
 //! Sorting uses the ambient rayon pool: choose the thread count with
-//! `ThreadPool::install`. The passes are split into blocks whose induced entries are placed
-//! in the sequential scan order, so the array is the same for every thread count (as it must
-//! be: a suffix array is unique).
+//! `ThreadPool::install`. The induce passes are split into blocks whose induced entries are
+//! placed in the sequential scan order, so the array is the same for every thread count (as
+//! it must be: a suffix array is unique). With two threads the passes are pipelined (one
+//! thread places the entries while both read blocks ahead, with 1 MiB of read-ahead buffers
+//! for `u32` indices), with more they run block-parallel.
 //!
 //! # Example
 //! ```
