@@ -408,6 +408,7 @@ fn pipeline<I: Idx>(
             // If this thread panics, the reader must not wait for buffers.
             let _release = OnDrop(|| settled.store(usize::MAX / 2, Ordering::Release));
             for k in 0..blocks {
+                let mut spins = 0;
                 loop {
                     // Settle block `k` if it has been read (and is not being read now).
                     if let Some(buf) = try_lock(k) {
@@ -436,7 +437,7 @@ fn pipeline<I: Idx>(
                         read_into(j);
                         continue;
                     }
-                    std::hint::spin_loop();
+                    back_off(&mut spins);
                 }
                 settled.store(k + 1, Ordering::Release);
             }
@@ -449,13 +450,26 @@ fn pipeline<I: Idx>(
                     break;
                 }
                 // The buffer is free once block `k - RING` is settled.
+                let mut spins = 0;
                 while settled.load(Ordering::Acquire) + RING <= k {
-                    std::hint::spin_loop();
+                    back_off(&mut spins);
                 }
                 read_into(k);
             }
         },
     );
+}
+
+/// One step of waiting for the other thread of a pipelined pass: spin a while (the wait is
+/// normally shorter than a block's read), then yield, in case the other thread is not
+/// running (more threads than cores).
+fn back_off(spins: &mut u32) {
+    *spins += 1;
+    if *spins < 1 << 10 {
+        std::hint::spin_loop();
+    } else {
+        std::thread::yield_now();
+    }
 }
 
 /// Runs its closure when dropped, also while unwinding.
