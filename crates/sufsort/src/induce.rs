@@ -20,6 +20,8 @@
 //! Phase 2 visits the entries in exactly the sequential scan order, so the result is the same
 //! for every thread count and block size.
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::fast::prefetch;
@@ -369,17 +371,28 @@ fn induce_s_par<C: Sym, I: Idx, const STAGE1: bool>(
 /// Read-ahead buffers in circulation.
 const RING: usize = 4;
 
-/// Runs a pipelined pass over `blocks` blocks of at most `len` entries: `read(k, buf)` reads
-/// block `k` ahead into `buf`, `settle(k, Some(buf))` settles it from there, and
-/// `settle(k, None)` scans it without help.
+/// Runs a pipelined pass over `0..n` in blocks of `len` entries, left to right or (with
+/// `leftward`) right to left: `read(range, buf)` reads a block ahead into `buf` (as long as
+/// the range), `settle(range, Some(buf))` settles it from there, and `settle(range, None)`
+/// scans it without help.
 fn pipeline<I: Idx>(
-    blocks: usize,
+    n: usize,
     len: usize,
-    read: impl Fn(usize, &mut [(I, I)]) + Sync,
-    mut settle: impl FnMut(usize, Option<&[(I, I)]>) + Send,
+    leftward: bool,
+    read: impl Fn(Range<usize>, &mut [(I, I)]) + Sync,
+    mut settle: impl FnMut(Range<usize>, Option<&[(I, I)]>) + Send,
 ) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use std::sync::Mutex;
+    let blocks = n.div_ceil(len);
+    // Block `k` in scan order.
+    let range = |k: usize| {
+        if leftward {
+            n.saturating_sub((k + 1) * len)..n - k * len
+        } else {
+            k * len..((k + 1) * len).min(n)
+        }
+    };
     // The next block nobody has claimed, and the blocks settled so far.
     let claimed = AtomicUsize::new(0);
     let settled = AtomicUsize::new(0);
@@ -396,7 +409,8 @@ fn pipeline<I: Idx>(
     };
     let read_into = |j: usize| {
         let mut buf = lock(j);
-        read(j, &mut buf.1);
+        let r = range(j);
+        read(r.clone(), &mut buf.1[..r.len()]);
         buf.0 = j;
     };
     // Set when the reading thread stops, normally or by a panic: from then on every block it
@@ -413,12 +427,13 @@ fn pipeline<I: Idx>(
                     // Settle block `k` if it has been read (and is not being read now).
                     if let Some(buf) = try_lock(k) {
                         if buf.0 == k {
-                            settle(k, Some(&buf.1));
+                            let r = range(k);
+                            settle(r.clone(), Some(&buf.1[..r.len()]));
                             break;
                         }
                     }
                     if reader_gone.load(Ordering::Acquire) {
-                        settle(k, None);
+                        settle(range(k), None);
                         break;
                     }
                     // Otherwise scan it if nobody has claimed it, or read a later block
@@ -431,7 +446,7 @@ fn pipeline<I: Idx>(
                             .is_ok()
                     {
                         if j == k {
-                            settle(k, None);
+                            settle(range(k), None);
                             break;
                         }
                         read_into(j);
@@ -608,22 +623,15 @@ fn induce_l_pipe<C: Sym, I: Idx, const STAGE1: bool>(
     ctx: &Ctx,
 ) {
     let n = sa.len();
-    let len = ctx.block.min(n);
     let sa = I::atomic_view(sa);
-    let range = |k: usize| (k * len, ((k + 1) * len).min(n));
     pipeline(
-        n.div_ceil(len),
-        len,
-        |k, buf| {
-            let (s, e) = range(k);
-            peek_l(t, &sa[s..e], &mut buf[..e - s]);
-        },
-        |k, buf| {
-            let (s, e) = range(k);
-            match buf {
-                Some(buf) => settle_l::<C, I, STAGE1>(t, sa, s, &buf[..e - s], ptrs),
-                None => scan_l::<C, I, STAGE1>(t, sa, s, e, ptrs),
-            }
+        n,
+        ctx.block.min(n),
+        false,
+        |r, buf| peek_l(t, &sa[r], buf),
+        |r, buf| match buf {
+            Some(buf) => settle_l::<C, I, STAGE1>(t, sa, r.start, buf, ptrs),
+            None => scan_l::<C, I, STAGE1>(t, sa, r.start, r.end, ptrs),
         },
     );
 }
@@ -635,31 +643,26 @@ fn induce_s_pipe<C: Sym, I: Idx, const STAGE1: bool>(
     ctx: &Ctx,
 ) {
     let n = sa.len();
-    let len = ctx.block.min(n);
     let sa = I::atomic_view(sa);
-    // Block `k` is the `k`-th from the right.
-    let range = |k: usize| (n.saturating_sub((k + 1) * len), n - k * len);
     pipeline(
-        n.div_ceil(len),
-        len,
-        |k, buf| {
-            let (s, e) = range(k);
-            peek_s(t, &sa[s..e], &mut buf[..e - s]);
-        },
-        |k, buf| {
-            let (s, e) = range(k);
-            match buf {
-                Some(buf) => settle_s::<C, I, STAGE1>(t, sa, s, &buf[..e - s], ptrs),
-                None => scan_s::<C, I, STAGE1>(t, sa, s, e, ptrs),
-            }
+        n,
+        ctx.block.min(n),
+        true,
+        |r, buf| peek_s(t, &sa[r], buf),
+        |r, buf| match buf {
+            Some(buf) => settle_s::<C, I, STAGE1>(t, sa, r.start, buf, ptrs),
+            None => scan_s::<C, I, STAGE1>(t, sa, r.start, r.end, ptrs),
         },
     );
 }
 
 #[cfg(test)]
 mod pipeline_tests {
+    use std::ops::Range;
     use std::panic::{catch_unwind, AssertUnwindSafe};
+    use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Mutex;
+    use std::time::{Duration, Instant};
 
     use super::pipeline;
 
@@ -670,34 +673,70 @@ mod pipeline_tests {
             .unwrap()
     }
 
+    /// The blocks of `0..n` in scan order (leftward ones are cut from the right end).
+    fn blocks(n: usize, len: usize, leftward: bool) -> Vec<Range<usize>> {
+        (0..n.div_ceil(len))
+            .map(|k| {
+                if leftward {
+                    n.saturating_sub((k + 1) * len)..n - k * len
+                } else {
+                    k * len..((k + 1) * len).min(n)
+                }
+            })
+            .collect()
+    }
+
+    /// Holds the settling thread (for at most 5 s) until the other thread has read a block,
+    /// so that the read-ahead paths are taken however busy the machine is.
+    fn wait_for(reader: &AtomicBool) {
+        let t = Instant::now();
+        while !reader.load(Ordering::Acquire) && t.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_micros(50));
+        }
+    }
+
     /// Each block is settled once, in order, from a buffer holding that block's read (or
-    /// scanned without one).
+    /// scanned without one); both directions, with a short last block.
     #[test]
     fn settles_every_block_once_in_order() {
         let pool = pool();
         let mut from_buffers = 0;
-        for blocks in [1, 2, 3, 5, 50] {
-            for round in 0..20 {
-                let mut seen = Vec::new();
-                pool.install(|| {
-                    pipeline::<u32>(
-                        blocks,
-                        4,
-                        |k, buf| buf.fill((k as u32, k as u32 + 1)),
-                        |k, buf| {
-                            if let Some(buf) = buf {
-                                assert!(buf.iter().all(|&e| e == (k as u32, k as u32 + 1)));
-                                from_buffers += 1;
-                            }
-                            if round % 2 == 1 {
-                                // Slow settling, so that the other thread reads ahead.
-                                std::thread::sleep(std::time::Duration::from_micros(100));
-                            }
-                            seen.push(k);
-                        },
-                    )
-                });
-                assert_eq!(seen, (0..blocks).collect::<Vec<_>>());
+        for n in [1, 4, 7, 12, 19, 200, 203] {
+            for leftward in [false, true] {
+                for round in 0..10 {
+                    let mut seen = Vec::new();
+                    let reader = AtomicBool::new(false);
+                    pool.install(|| {
+                        pipeline::<u32>(
+                            n,
+                            4,
+                            leftward,
+                            |r, buf| {
+                                assert_eq!(buf.len(), r.len());
+                                buf.fill((r.start as u32, r.end as u32));
+                                reader.store(true, Ordering::Release);
+                            },
+                            |r, buf| {
+                                if let Some(buf) = buf {
+                                    assert_eq!(buf.len(), r.len());
+                                    let e = (r.start as u32, r.end as u32);
+                                    assert!(buf.iter().all(|&x| x == e));
+                                    from_buffers += 1;
+                                }
+                                if round % 2 == 1 {
+                                    // Slow settling, so that the other thread reads ahead.
+                                    // (A single block is never read ahead.)
+                                    if seen.is_empty() && n > 4 {
+                                        wait_for(&reader);
+                                    }
+                                    std::thread::sleep(Duration::from_micros(100));
+                                }
+                                seen.push(r);
+                            },
+                        )
+                    });
+                    assert_eq!(seen, blocks(n, 4, leftward), "n {n} leftward {leftward}");
+                }
             }
         }
         assert!(from_buffers > 0, "no block was read ahead");
@@ -711,16 +750,25 @@ mod pipeline_tests {
         let mut panicked = 0;
         for _ in 0..10 {
             let seen = Mutex::new(Vec::new());
+            let reader = AtomicBool::new(false);
             let r = pool.install(|| {
                 catch_unwind(AssertUnwindSafe(|| {
                     pipeline::<u32>(
-                        40,
+                        160,
                         4,
-                        |k, _| assert!(k != 3, "reader fails on block 3"),
-                        |k, _| {
+                        false,
+                        |r, _| {
+                            reader.store(true, Ordering::Release);
+                            assert!(r.start != 12, "reader fails on block 3");
+                        },
+                        |r, _| {
                             // Slow settling, so that the other thread joins in and reads.
-                            std::thread::sleep(std::time::Duration::from_micros(300));
-                            seen.lock().unwrap().push(k);
+                            let mut seen = seen.lock().unwrap();
+                            if seen.is_empty() {
+                                wait_for(&reader);
+                            }
+                            std::thread::sleep(Duration::from_micros(300));
+                            seen.push(r);
                         },
                     )
                 }))
@@ -728,7 +776,7 @@ mod pipeline_tests {
             // The reader may not have claimed block 3 (then nothing panicked).
             panicked += usize::from(r.is_err());
             let seen = seen.into_inner().unwrap();
-            assert_eq!(seen, (0..40).collect::<Vec<_>>());
+            assert_eq!(seen, blocks(160, 4, false));
         }
         assert!(panicked > 0, "the reader never read block 3");
     }
@@ -741,10 +789,11 @@ mod pipeline_tests {
             let r = pool.install(|| {
                 catch_unwind(AssertUnwindSafe(|| {
                     pipeline::<u32>(
-                        40,
+                        160,
                         4,
+                        false,
                         |_, _| {},
-                        |k, _| assert!(k != 7, "settler fails on block 7"),
+                        |r, _| assert!(r.start != 28, "settler fails on block 7"),
                     )
                 }))
             });
