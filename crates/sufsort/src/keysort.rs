@@ -25,6 +25,7 @@
 //! the sorting run per chunk and per group of buckets in parallel.
 
 use std::cmp::Ordering;
+use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -186,13 +187,15 @@ pub(crate) fn sort_lms<I: Idx>(
             group_len = 0;
         }
     }
-    let sort_group = |(mut g, lens): (&mut [[I; 2]], Vec<usize>)| {
+    let sort_group = |(g, lens): (&mut [[I; 2]], Vec<usize>)| {
+        let mut runs = Runs::new(2 + KEY_BYTES, true);
+        let mut at = 0;
         for len in lens {
-            let (part, r) = std::mem::take(&mut g).split_at_mut(len);
-            g = r;
-            part.sort_unstable_by_key(|e| e[0]);
-            settle_first(t, part);
+            g[at..at + len].sort_unstable_by_key(|e| e[0]);
+            settle_first(at..at + len, &mut runs, t, g);
+            at += len;
         }
+        runs.flush(t, g);
     };
     if ctx.par(m) {
         groups.into_par_iter().for_each(sort_group);
@@ -303,36 +306,106 @@ fn warm_bounds(warm: &[(usize, usize)], n: usize) -> Vec<(usize, usize)> {
     out
 }
 
-/// [`settle`] for a bucket sorted by first-level keys (see [`for_each_lms_key`]).
-fn settle_first<I: Idx>(t: &[u8], items: &mut [[I; 2]]) {
-    let mut i = 0;
-    while i < items.len() {
+/// Runs of items that still agree after `d` bytes, to be sorted on the bytes after those: the
+/// ranges of a group of buckets' items, collected a batch at a time so that re-keying them
+/// can prefetch the text across runs (most runs are a few items long, too short to hide a
+/// cache miss on their own).
+struct Runs {
+    ranges: Vec<Range<usize>>,
+    d: usize,
+    /// Whether the items' keys lack the lengths of their LMS substrings (first level).
+    find_len: bool,
+}
+
+/// Runs collected before a batch is re-keyed and sorted (bounds the buffer per depth). (Less
+/// in unit tests, so that their short texts fill batches at every depth.)
+#[cfg(not(test))]
+const RUN_BATCH: usize = 1024;
+#[cfg(test)]
+const RUN_BATCH: usize = 3;
+
+impl Runs {
+    fn new(d: usize, find_len: bool) -> Self {
+        Runs {
+            ranges: Vec::new(),
+            d,
+            find_len,
+        }
+    }
+
+    /// Adds `items[r]`, deepening the batch if it is full.
+    fn push<I: Idx>(&mut self, r: Range<usize>, t: &[u8], items: &mut [[I; 2]]) {
+        self.ranges.push(r);
+        if self.ranges.len() == RUN_BATCH {
+            self.flush(t, items);
+        }
+    }
+
+    /// Sorts every run collected so far by the bytes after the first `d` and marks where
+    /// their LMS substrings change.
+    fn flush<I: Idx>(&mut self, t: &[u8], items: &mut [[I; 2]]) {
+        let d = self.d;
+        if d >= MAX_DEPTH {
+            for r in self.ranges.drain(..) {
+                sort_exact(t, &mut items[r]);
+            }
+            return;
+        }
+        // Re-key, with the text prefetched `PREFETCH` items ahead in the batch.
+        let order = self.ranges.iter().flat_map(|r| r.clone());
+        let mut ahead = order.clone().skip(PREFETCH);
+        for i in order {
+            if let Some(k) = ahead.next() {
+                prefetch(t, items[k][1].to_usize() + d);
+            }
+            let [key, p] = items[i];
+            let p = p.to_usize();
+            let len = if self.find_len {
+                window_len(t, p).unwrap_or_else(|| lms_substring_len(t, p))
+            } else {
+                key.to_usize() & LEN_CAP
+            };
+            items[i][0] = key_at(t, p, d, len);
+        }
+        let mut deeper = Runs::new(d + KEY_BYTES, false);
+        for r in self.ranges.drain(..) {
+            items[r.clone()].sort_unstable_by_key(|e| e[0]);
+            settle(r, d + KEY_BYTES, &mut deeper, t, items);
+        }
+        deeper.flush(t, items);
+    }
+}
+
+/// [`settle`] for a bucket `items[r]` sorted by first-level keys (see [`for_each_lms_key`]).
+fn settle_first<I: Idx>(r: Range<usize>, runs: &mut Runs, t: &[u8], items: &mut [[I; 2]]) {
+    let mut i = r.start;
+    while i < r.end {
         let key = items[i][0];
         let mut j = i + 1;
-        while j < items.len() && items[j][0] == key {
+        while j < r.end && items[j][0] == key {
             j += 1;
         }
         if j == i + 1 || key.to_usize() & 1 == 0 {
             items[i][0] = key.flagged();
         } else {
             // Substrings longer than the key: sort on the bytes after it.
-            deepen(t, &mut items[i..j], 2 + KEY_BYTES, true);
+            runs.push(i..j, t, items);
         }
         i = j;
     }
 }
 
-/// Marks where the LMS substrings change in `items`, which agree in their first `d - 3` bytes
-/// and are sorted by keys of the 3 bytes after those; re-sorts the runs that those bytes do
-/// not settle.
-fn settle<I: Idx>(t: &[u8], items: &mut [[I; 2]], d: usize) {
+/// Marks where the LMS substrings change in `items[r]`, which agree in their first `d - 3`
+/// bytes and are sorted by keys of the 3 bytes after those; hands the runs that those bytes
+/// do not settle to `runs`.
+fn settle<I: Idx>(r: Range<usize>, d: usize, runs: &mut Runs, t: &[u8], items: &mut [[I; 2]]) {
     let n = t.len();
-    let mut i = 0;
-    while i < items.len() {
+    let mut i = r.start;
+    while i < r.end {
         let key = items[i][0];
         let bytes = key.to_usize() >> LEN_BITS;
         let mut j = i + 1;
-        while j < items.len() && items[j][0].to_usize() >> LEN_BITS == bytes {
+        while j < r.end && items[j][0].to_usize() >> LEN_BITS == bytes {
             j += 1;
         }
         let len = key.to_usize() & LEN_CAP;
@@ -346,35 +419,10 @@ fn settle<I: Idx>(t: &[u8], items: &mut [[I; 2]], d: usize) {
         if one {
             items[i][0] = key.flagged();
         } else {
-            deepen(t, &mut items[i..j], d, false);
+            runs.push(i..j, t, items);
         }
         i = j;
     }
-}
-
-/// Sorts `items`, which agree in their first `d` bytes, by the bytes after those, and marks
-/// where their LMS substrings change. Their keys hold the lengths of their LMS substrings
-/// (as [`key_at`] puts them) unless `find_len`.
-fn deepen<I: Idx>(t: &[u8], items: &mut [[I; 2]], d: usize, find_len: bool) {
-    if d >= MAX_DEPTH {
-        sort_exact(t, items);
-        return;
-    }
-    for i in 0..items.len() {
-        if let Some(e) = items.get(i + PREFETCH) {
-            prefetch(t, e[1].to_usize() + d);
-        }
-        let [key, p] = items[i];
-        let p = p.to_usize();
-        let len = if find_len {
-            window_len(t, p).unwrap_or_else(|| lms_substring_len(t, p))
-        } else {
-            key.to_usize() & LEN_CAP
-        };
-        items[i][0] = key_at(t, p, d, len);
-    }
-    items.sort_unstable_by_key(|e| e[0]);
-    settle(t, items, d + KEY_BYTES);
 }
 
 /// Bytes from an LMS position in which [`window_len`] looks for the end of its substring.
