@@ -92,6 +92,10 @@ pub(crate) fn sort_lms<I: Idx>(
 ) -> (usize, [usize; 256]) {
     let n = t.len();
     debug_assert!(sa.len() == n);
+    #[cfg_attr(not(feature = "trace"), allow(unused_mut))]
+    let mut tm = (std::time::Instant::now(), 0u64);
+    #[cfg(feature = "trace")]
+    trace!(tm, "  key sort start");
     // The text in chunks, one per thread; for each, its bytes and its LMS positions per
     // bucket.
     let chunks = if ctx.par(n) { ctx.threads } else { 1 };
@@ -144,6 +148,7 @@ pub(crate) fn sort_lms<I: Idx>(
     drop(per_chunk);
     let m = sum;
     debug_assert!(2 * m <= n);
+    trace!(tm, "  count");
     // Each chunk's items, with its scan starting a few symbols into the next chunk so that
     // the keys of its last LMS positions see the bytes and types they need.
     let warm: Vec<(usize, usize)> = bounds.iter().map(|&(a, b)| (a, (b + 4).min(n))).collect();
@@ -167,6 +172,7 @@ pub(crate) fn sort_lms<I: Idx>(
             work.for_each(scatter);
         }
     }
+    trace!(tm, "  scatter");
     let items = sa[..2 * m].as_chunks_mut::<2>().0;
     // Sort the buckets, in parallel groups of consecutive buckets.
     let target = (m / (ctx.threads * 16)).max(1);
@@ -202,11 +208,14 @@ pub(crate) fn sort_lms<I: Idx>(
     } else {
         groups.into_iter().for_each(sort_group);
     }
+    trace!(tm, "  sort");
     // The positions, marked where names change, to the front (item `i` is `sa[2i..2i + 2]`).
     for i in 0..m {
         let (key, p) = (sa[2 * i], sa[2 * i + 1]);
         sa[i] = if key.is_flagged() { p.flagged() } else { p };
     }
+    trace!(tm, "  compact");
+    let _ = tm;
     (m, per_byte)
 }
 

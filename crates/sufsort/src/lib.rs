@@ -41,6 +41,34 @@
 
 #![deny(missing_docs)]
 
+/// Phase timings on stderr, with the `trace` feature (a development aid).
+#[cfg(feature = "trace")]
+macro_rules! trace {
+    ($t:ident, $($a:tt)*) => {{
+        // Process CPU time (utime + stime, in clock ticks) from /proc.
+        let cpu = || -> u64 {
+            let s = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+            let f: Vec<&str> = s.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+            f.get(11).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+                + f.get(12).and_then(|x| x.parse::<u64>().ok()).unwrap_or(0)
+        };
+        let now = cpu();
+        eprintln!(
+            "{:8.3} ms wall {:6} ms cpu  {}",
+            $t.0.elapsed().as_secs_f64() * 1e3,
+            (now - $t.1) * 10,
+            format!($($a)*)
+        );
+        $t = (std::time::Instant::now(), now);
+    }};
+}
+#[cfg(not(feature = "trace"))]
+macro_rules! trace {
+    ($t:ident, $($a:tt)*) => {
+        let _ = &$t;
+    };
+}
+
 mod fast;
 mod index;
 mod induce;
