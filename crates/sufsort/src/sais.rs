@@ -171,7 +171,8 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     let dropped = if drop { drop_unique(sa, m) } else { None };
     let f = dropped.as_ref().map_or(0, |d| d.count);
     trace!(tm, "drop unique f={f}");
-    gather_names(sa, m);
+    gather_names(sa, m, ctx);
+    trace!(tm, "gather names");
     // The reduced text is `sa[n - mr..]`; the dropped suffixes, in rank order, go just
     // before it, out of the recursion's reach.
     let mr = m - f;
@@ -199,6 +200,7 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
         Some(d) => gather_lms(t, sa, mr, |p| !d.pos.get(p / 2)),
         None => gather_lms(t, sa, mr, |_| true),
     }
+    trace!(tm, "gather lms");
     {
         let (head, tail) = sa.split_at_mut(n - mr);
         let head = &mut head[..mr];
@@ -938,16 +940,42 @@ fn number_marked<I: Idx>(lms: &mut [I], rest: &mut [I], mark_unique: bool, ctx: 
 
 /// Moves the non-zero names in `sa[m..]` (1-based, at `m + p / 2` for LMS position `p`, maybe
 /// marked unique), in text order, to the end of `sa` as the reduced text (0-based, unmarked).
-fn gather_names<I: Idx>(sa: &mut [I], m: usize) {
+fn gather_names<I: Idx>(sa: &mut [I], m: usize, ctx: &Ctx) {
     let n = sa.len();
+    // Each chunk of `sa[m..]` moves its names to its own end, in parallel; then the chunks'
+    // runs move up to the end of `sa`, the last chunk's first. A run never moves down (the
+    // chunks after it hold at most as many names as they have slots), so it lands on slots
+    // that are free by then: its own, or those the chunks after it have left.
+    let chunk = if ctx.par(n - m) {
+        ctx.chunk(n - m)
+    } else {
+        n - m
+    };
+    let counts: Vec<usize> = sa[m..]
+        .par_chunks_mut(chunk.max(1))
+        .map(compact_names)
+        .collect();
     let mut w = n;
-    for i in (m..n).rev() {
-        let v = sa[i];
+    for (k, &count) in counts.iter().enumerate().rev() {
+        let end = (m + (k + 1) * chunk).min(n);
+        w -= count;
+        sa.copy_within(end - count..end, w);
+    }
+}
+
+/// Moves the non-zero names in `part`, in order, to its end, 0-based and unmarked; returns
+/// how many there are.
+fn compact_names<I: Idx>(part: &mut [I]) -> usize {
+    let len = part.len();
+    let mut w = len;
+    for i in (0..len).rev() {
+        let v = part[i];
         if v != I::ZERO {
             w -= 1;
-            sa[w] = I::from_usize(v.unflagged().to_usize() - 1);
+            part[w] = I::from_usize(v.unflagged().to_usize() - 1);
         }
     }
+    len - w
 }
 
 /// A fixed-size bit set.
