@@ -168,7 +168,7 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     // Leave out of the recursion what the names alone already place. (If not, the marks
     // go when the names are gathered.)
     let drop = names < m && (large_k || (ctx.drop_unique_mostly && 2 * names > m));
-    let dropped = if drop { drop_unique(sa, m) } else { None };
+    let dropped = if drop { drop_unique(sa, m, ctx) } else { None };
     let f = dropped.as_ref().map_or(0, |d| d.count);
     trace!(tm, "drop unique f={f}");
     gather_names(sa, m, ctx);
@@ -1021,7 +1021,7 @@ struct Dropped {
 /// their positions, in rank order, in `sa[..count]`, their name slots zeroed, and every
 /// other name unmarked and reduced by the number of dropped names below it. Returns `None`,
 /// with the names unmarked and otherwise as they were, if none can be dropped.
-fn drop_unique<I: Idx>(sa: &mut [I], m: usize) -> Option<Dropped> {
+fn drop_unique<I: Idx>(sa: &mut [I], m: usize, ctx: &Ctx) -> Option<Dropped> {
     #[cfg_attr(not(feature = "trace"), allow(unused_mut))]
     let mut tm = (std::time::Instant::now(), 0u64);
     let n = sa.len();
@@ -1030,12 +1030,63 @@ fn drop_unique<I: Idx>(sa: &mut [I], m: usize) -> Option<Dropped> {
     // (`p / 2 < (n + 1) / 2 <= n - m` for every LMS position `p`), and note the dropped
     // slots in `pos` a word at a time (setting them in the rank-order pass instead, at
     // random, made that pass take 763 instead of ~290 ms on random:64: `sa_time` trace
-    // build, see docs/BENCHMARKS.md). Branch-free: whether a name is unique is close to a
-    // coin toss.
-    let mut count = 0usize;
-    let mut prev_unique = false;
-    let mut pos = Bits::new(n.div_ceil(2));
-    for (word, part) in pos.0.iter_mut().zip(rest[..n.div_ceil(2)].chunks_mut(64)) {
+    // build, see docs/BENCHMARKS.md). In parallel over chunks of whole words, each starting
+    // from whether the last name before it is unique.
+    let half = n.div_ceil(2);
+    let mut pos = Bits::new(half);
+    let words = pos.0.len();
+    let word_chunk = if ctx.par(half) {
+        ctx.chunk(words)
+    } else {
+        words.max(1)
+    };
+    let slots = &mut rest[..half];
+    let last_unique: Vec<Option<bool>> = slots
+        .par_chunks(word_chunk * 64)
+        .map(|part| {
+            part.iter()
+                .rev()
+                .find(|v| **v != I::ZERO)
+                .map(|v| v.is_flagged())
+        })
+        .collect();
+    let mut prev = false;
+    let before: Vec<bool> = last_unique
+        .iter()
+        .map(|u| {
+            let b = prev;
+            prev = u.unwrap_or(prev);
+            b
+        })
+        .collect();
+    let count: usize = pos
+        .0
+        .par_chunks_mut(word_chunk)
+        .zip(slots.par_chunks_mut(word_chunk * 64))
+        .zip(before)
+        .map(|((words, part), prev)| mark_dropped(words, part, prev))
+        .sum();
+    trace!(tm, "  text-order pass");
+    if count == 0 {
+        return None;
+    }
+    // In rank order: collect the dropped ones, renumber the others.
+    let rank = if ctx.par(m) {
+        renumber_par(lms, rest, &pos, ctx)
+    } else {
+        renumber(lms, rest)
+    };
+    trace!(tm, "  rank-order pass");
+    let _ = tm;
+    Some(Dropped { count, pos, rank })
+}
+
+/// The text-order pass of `drop_unique` over the names in `part` (64 per word of `words`),
+/// the last name before them unique if `prev_unique`. Branch-free: whether a name is unique
+/// is close to a coin toss. Returns how many are dropped.
+fn mark_dropped<I: Idx>(words: &mut [u64], part: &mut [I], mut prev_unique: bool) -> usize {
+    let mut count = 0;
+    for (word, part) in words.iter_mut().zip(part.chunks_mut(64)) {
         let mut bits = 0u64;
         for (j, v) in part.iter_mut().enumerate() {
             let x = *v;
@@ -1048,11 +1099,14 @@ fn drop_unique<I: Idx>(sa: &mut [I], m: usize) -> Option<Dropped> {
         *word = bits;
         count += bits.count_ones() as usize;
     }
-    trace!(tm, "  text-order pass");
-    if count == 0 {
-        return None;
-    }
-    // In rank order: collect the dropped ones, renumber the others.
+    count
+}
+
+/// The rank-order pass of `drop_unique`, on one thread: moves the dropped LMS positions to the
+/// front of `lms` (in rank order), clears their names and renumbers the others densely.
+/// Returns the ranks of the dropped ones.
+fn renumber<I: Idx>(lms: &mut [I], rest: &mut [I]) -> Bits {
+    let m = lms.len();
     let slot = |v: I| v.to_usize() / 2;
     let mut rank = Bits::new(m);
     let mut gone = 0usize; // dropped so far
@@ -1072,10 +1126,54 @@ fn drop_unique<I: Idx>(sa: &mut [I], m: usize) -> Option<Dropped> {
         lms[gone] = p;
         gone += usize::from(dropped);
     }
-    debug_assert_eq!(gone, count);
-    trace!(tm, "  rank-order pass");
-    let _ = tm;
-    Some(Dropped { count, pos, rank })
+    rank
+}
+
+/// [`renumber`] in parallel: chunks of whole words of ranks count their dropped ones (from
+/// `pos`, which is small enough to stay cached), then renumber and note ranks, each from the
+/// count before it; the dropped ones move to the front last, in one sequential pass.
+fn renumber_par<I: Idx>(lms: &mut [I], rest: &mut [I], pos: &Bits, ctx: &Ctx) -> Bits {
+    let m = lms.len();
+    let slot = |v: I| v.to_usize() / 2;
+    let mut rank = Bits::new(m);
+    let chunk = ctx.chunk(m).div_ceil(64) * 64;
+    let mut gone: Vec<usize> = lms
+        .par_chunks(chunk)
+        .map(|part| part.iter().filter(|&&p| pos.get(slot(p))).count())
+        .collect();
+    let mut sum = 0;
+    for g in &mut gone {
+        sum += std::mem::replace(g, sum);
+    }
+    let view = I::atomic_view(rest);
+    rank.0
+        .par_chunks_mut(chunk / 64)
+        .zip(lms.par_chunks(chunk))
+        .zip(gone)
+        .for_each(|((words, part), mut gone)| {
+            for (i, &p) in part.iter().enumerate() {
+                if let Some(&a) = part.get(i + PREFETCH) {
+                    prefetch(view, slot(a));
+                }
+                let s = I::load(&view[slot(p)]);
+                let dropped = s.is_flagged();
+                let v = if dropped {
+                    I::ZERO
+                } else {
+                    I::from_usize(s.to_usize() - gone)
+                };
+                I::store(&view[slot(p)], v);
+                words[i / 64] |= u64::from(dropped) << (i % 64);
+                gone += usize::from(dropped);
+            }
+        });
+    let mut w = 0;
+    for i in 0..m {
+        let p = lms[i];
+        lms[w] = p;
+        w += usize::from(rank.get(i));
+    }
+    rank
 }
 
 #[cfg(test)]
@@ -1084,29 +1182,85 @@ mod drop_tests {
 
     const F: u32 = u32::FLAG;
 
+    /// One thread, and three with every phase parallel.
+    fn ctxs() -> [Ctx; 2] {
+        let ctx = |threads| Ctx {
+            threads,
+            min_par: 2,
+            ..Ctx::ambient()
+        };
+        [ctx(1), ctx(3)]
+    }
+
     /// LMS positions 2, 4, 6, 8, 10 of a 12-symbol text, with the names (text order)
     /// A U1 U2 A U3: U2 is unique and follows the unique U1, so it alone is dropped.
     #[test]
     fn drops_a_unique_name_after_a_unique_name() {
-        // Sorted: A (p2, p8), U1 (p4), U2 (p6), U3 (p10); names 1, 2, 3, 4.
-        let mut sa: Vec<u32> = vec![2, 8, 4, 6, 10, 0, 1, 2 | F, 3 | F, 1, 4 | F, 0];
-        let d = drop_unique(&mut sa, 5).expect("one suffix can be dropped");
-        assert_eq!(d.count, 1);
-        assert_eq!(sa[0], 6, "the dropped position, in rank order");
-        // Names: p6's slot cleared, U3 renumbered 4 -> 3, the rest as they were, no marks.
-        assert_eq!(&sa[5..], &[0, 1, 2, 0, 1, 3, 0]);
-        let set = |b: &Bits, len: usize| (0..len).filter(|&i| b.get(i)).collect::<Vec<_>>();
-        assert_eq!(set(&d.pos, 6), vec![3], "slot p / 2 of the dropped p = 6");
-        assert_eq!(set(&d.rank, 5), vec![3], "its rank among the LMS suffixes");
+        for ctx in ctxs() {
+            // Sorted: A (p2, p8), U1 (p4), U2 (p6), U3 (p10); names 1, 2, 3, 4.
+            let mut sa: Vec<u32> = vec![2, 8, 4, 6, 10, 0, 1, 2 | F, 3 | F, 1, 4 | F, 0];
+            let d = drop_unique(&mut sa, 5, &ctx).expect("one suffix can be dropped");
+            assert_eq!(d.count, 1);
+            assert_eq!(sa[0], 6, "the dropped position, in rank order");
+            // Names: p6's slot cleared, U3 renumbered 4 -> 3, the rest as they were, no marks.
+            assert_eq!(&sa[5..], &[0, 1, 2, 0, 1, 3, 0]);
+            let set = |b: &Bits, len: usize| (0..len).filter(|&i| b.get(i)).collect::<Vec<_>>();
+            assert_eq!(set(&d.pos, 6), vec![3], "slot p / 2 of the dropped p = 6");
+            assert_eq!(set(&d.rank, 5), vec![3], "its rank among the LMS suffixes");
+        }
+    }
+
+    /// The parallel passes (several chunks of words and of ranks) drop exactly what the
+    /// sequential ones drop, and leave the same names, positions and bit sets.
+    #[test]
+    fn parallel_passes_agree_with_sequential() {
+        let mut x = 0x2545_f491_4f6c_dd1d_u64;
+        let mut rand = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for m in [1usize, 63, 64, 65, 700, 3000] {
+            let n = 2 * m + 2;
+            // LMS positions 2, 4, ..., 2m in a random rank order; names at slot p / 2, a
+            // third of them marked unique.
+            let mut lms: Vec<u32> = (1..=m as u32).map(|i| 2 * i).collect();
+            for i in (1..m).rev() {
+                lms.swap(i, rand() as usize % (i + 1));
+            }
+            let mut sa = vec![0u32; n];
+            sa[..m].copy_from_slice(&lms);
+            for &p in &lms {
+                let name = 1 + rand() as u32 % m as u32;
+                sa[m + p as usize / 2] = if rand() % 3 == 0 { name | F } else { name };
+            }
+            let [seq, par] = ctxs();
+            let (mut a, mut b) = (sa.clone(), sa);
+            let da = drop_unique(&mut a, m, &seq);
+            let db = drop_unique(&mut b, m, &par);
+            assert_eq!(a, b, "m = {m}");
+            match (da, db) {
+                (None, None) => {}
+                (Some(da), Some(db)) => {
+                    assert_eq!(da.count, db.count, "m = {m}");
+                    assert_eq!(da.pos.0, db.pos.0, "m = {m}");
+                    assert_eq!(da.rank.0, db.rank.0, "m = {m}");
+                }
+                _ => panic!("only one dropped, m = {m}"),
+            }
+        }
     }
 
     /// Names A U1 A U2: both unique names follow a repeated one, so nothing is dropped and
     /// the marks are cleared.
     #[test]
     fn keeps_unique_names_after_repeated_ones() {
-        let mut sa: Vec<u32> = vec![2, 6, 4, 8, 0, 1, 2 | F, 1, 3 | F, 0];
-        assert!(drop_unique(&mut sa, 4).is_none());
-        assert_eq!(&sa[4..], &[0, 1, 2, 1, 3, 0]);
-        assert_eq!(&sa[..4], &[2, 6, 4, 8]);
+        for ctx in ctxs() {
+            let mut sa: Vec<u32> = vec![2, 6, 4, 8, 0, 1, 2 | F, 1, 3 | F, 0];
+            assert!(drop_unique(&mut sa, 4, &ctx).is_none());
+            assert_eq!(&sa[4..], &[0, 1, 2, 1, 3, 0]);
+            assert_eq!(&sa[..4], &[2, 6, 4, 8]);
+        }
     }
 }

@@ -153,6 +153,20 @@ proptest! {
     }
 }
 
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    /// Texts long enough that the phases working on whole 64-bit words of bit sets (dropping
+    /// unique names) get several chunks.
+    #[test]
+    fn parallel_longer(text in prop_oneof![
+        prop::collection::vec(any::<u8>(), 1000..3000),
+        prop::collection::vec(0u8..4, 1000..3000),
+    ]) {
+        check_all(&text);
+    }
+}
+
 #[test]
 fn parallel_lengths_around_block_boundaries() {
     // Lengths 0..=70 with blocks of 4 entries per thread: every length is a block multiple
