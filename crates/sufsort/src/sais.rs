@@ -1223,17 +1223,27 @@ mod drop_tests {
         };
         for m in [1usize, 63, 64, 65, 700, 3000] {
             let n = 2 * m + 2;
-            // LMS positions 2, 4, ..., 2m in a random rank order; names at slot p / 2, a
-            // third of them marked unique.
+            // LMS positions 2, 4, ..., 2m in a random rank order, named as naming does: in
+            // rank order, a new name where the substring changes (here at random), marked
+            // where no other substring has it; each at slot p / 2.
             let mut lms: Vec<u32> = (1..=m as u32).map(|i| 2 * i).collect();
             for i in (1..m).rev() {
                 lms.swap(i, rand() as usize % (i + 1));
             }
+            let mut names = Vec::with_capacity(m);
+            for i in 0..m {
+                let last = names.last().copied().unwrap_or(0);
+                names.push(if i == 0 || rand() % 2 == 0 {
+                    last + 1
+                } else {
+                    last
+                });
+            }
             let mut sa = vec![0u32; n];
             sa[..m].copy_from_slice(&lms);
-            for &p in &lms {
-                let name = 1 + rand() as u32 % m as u32;
-                sa[m + p as usize / 2] = if rand() % 3 == 0 { name | F } else { name };
+            for (i, (&p, &name)) in lms.iter().zip(&names).enumerate() {
+                let unique = (i == 0 || names[i - 1] != name) && names.get(i + 1) != Some(&name);
+                sa[m + p as usize / 2] = if unique { name | F } else { name };
             }
             let [seq, par] = ctxs();
             let (mut a, mut b) = (sa.clone(), sa);
