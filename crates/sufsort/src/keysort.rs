@@ -14,7 +14,7 @@
 //!   keys without the bit are equal substrings and equal substrings get equal keys. Most
 //!   names come straight from this sort, as coarse as induced sorting's.
 //! - Runs of equal keys with the bit set (longer substrings) are sorted on the next raw bytes
-//!   ([`deepen`]): a prefix of the suffixes, so (1) holds, and their names change wherever
+//!   ([`Runs`]): a prefix of the suffixes, so (1) holds, and their names change wherever
 //!   those bytes do or the substrings differ, which can make them finer than induced
 //!   sorting's (allowed by (1) and (2)). Past [`MAX_DEPTH`] bytes they are sorted by
 //!   [`cmp_lms`], which orders by suffix and calls equal LMS substrings equal.
@@ -342,7 +342,7 @@ impl Runs {
         }
     }
 
-    /// Adds `items[r]`, deepening the batch if it is full.
+    /// Adds `items[r]`, sorting the batch deeper if it is full.
     fn push<I: Idx>(&mut self, r: Range<usize>, t: &[u8], items: &mut [[I; 2]]) {
         self.ranges.push(r);
         if self.ranges.len() == RUN_BATCH {
