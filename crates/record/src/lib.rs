@@ -359,6 +359,36 @@ mod tests {
         assert!(v["ota"].get("DestVersion").is_none());
     }
 
+    /// Found by the `record_json` fuzz target: a ratio written with more digits than an f64
+    /// holds must read back as the same number after a write/read cycle (serde_json's
+    /// default float parsing is not correctly rounded, so the written shortest form could
+    /// read back one step away).
+    #[test]
+    fn long_decimals_survive_a_write_read_cycle() {
+        let v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
+        let text = v.to_string();
+        for digits in [
+            "1.41111111111111666",
+            "0.30000000000000004441",
+            "2.9999999999999996",
+        ] {
+            let doc = text.replacen(
+                &format!("\"ratio\":{}", v["ratio"]),
+                &format!("\"ratio\":{digits}"),
+                1,
+            );
+            assert_ne!(doc, text, "the sample has a ratio to replace");
+            let r = ReleaseRecord::from_json(doc.as_bytes()).unwrap();
+            assert_eq!(
+                r.ratio,
+                digits.parse::<f64>().unwrap(),
+                "{digits} read exactly"
+            );
+            let back = ReleaseRecord::from_json(r.to_json().as_bytes()).unwrap();
+            assert_eq!(back, r, "{digits}");
+        }
+    }
+
     #[test]
     fn refuses_other_schema_version() {
         let mut v: serde_json::Value = serde_json::from_str(&sample().to_json()).unwrap();
