@@ -950,11 +950,9 @@ fn gather_names<I: Idx>(sa: &mut [I], m: usize, ctx: &Ctx) {
         ctx.chunk(n - m)
     } else {
         n - m
-    };
-    let counts: Vec<usize> = sa[m..]
-        .par_chunks_mut(chunk.max(1))
-        .map(compact_names)
-        .collect();
+    }
+    .max(1);
+    let counts: Vec<usize> = sa[m..].par_chunks_mut(chunk).map(compact_names).collect();
     let mut w = n;
     for (k, &count) in counts.iter().enumerate().rev() {
         let end = (m + (k + 1) * chunk).min(n);
@@ -1071,11 +1069,7 @@ fn drop_unique<I: Idx>(sa: &mut [I], m: usize, ctx: &Ctx) -> Option<Dropped> {
         return None;
     }
     // In rank order: collect the dropped ones, renumber the others.
-    let rank = if ctx.par(m) {
-        renumber_par(lms, rest, &pos, ctx)
-    } else {
-        renumber(lms, rest)
-    };
+    let rank = renumber(lms, rest, &pos, ctx);
     trace!(tm, "  rank-order pass");
     let _ = tm;
     Some(Dropped { count, pos, rank })
@@ -1102,44 +1096,32 @@ fn mark_dropped<I: Idx>(words: &mut [u64], part: &mut [I], mut prev_unique: bool
     count
 }
 
-/// The rank-order pass of `drop_unique`, on one thread: moves the dropped LMS positions to the
-/// front of `lms` (in rank order), clears their names and renumbers the others densely.
-/// Returns the ranks of the dropped ones.
-fn renumber<I: Idx>(lms: &mut [I], rest: &mut [I]) -> Bits {
+/// The rank-order pass of `drop_unique`: moves the dropped LMS positions to the front of
+/// `lms` (in rank order), clears their names and renumbers the others densely. Returns the
+/// ranks of the dropped ones.
+///
+/// In parallel over chunks of whole words of ranks: each chunk but the last first counts its
+/// dropped ones (from `pos`, which is small enough to stay cached), so that every chunk knows
+/// how many went before it; the dropped ones move to the front last, in one sequential pass.
+fn renumber<I: Idx>(lms: &mut [I], rest: &mut [I], pos: &Bits, ctx: &Ctx) -> Bits {
     let m = lms.len();
     let slot = |v: I| v.to_usize() / 2;
     let mut rank = Bits::new(m);
-    let mut gone = 0usize; // dropped so far
-    for i in 0..m {
-        if let Some(&a) = lms.get(i + PREFETCH) {
-            prefetch(rest, slot(a));
-        }
-        let p = lms[i];
-        let s = rest[slot(p)];
-        let dropped = s.is_flagged();
-        rest[slot(p)] = if dropped {
-            I::ZERO
-        } else {
-            I::from_usize(s.to_usize() - gone)
-        };
-        rank.0[i / 64] |= u64::from(dropped) << (i % 64);
-        lms[gone] = p;
-        gone += usize::from(dropped);
-    }
-    rank
-}
-
-/// [`renumber`] in parallel: chunks of whole words of ranks count their dropped ones (from
-/// `pos`, which is small enough to stay cached), then renumber and note ranks, each from the
-/// count before it; the dropped ones move to the front last, in one sequential pass.
-fn renumber_par<I: Idx>(lms: &mut [I], rest: &mut [I], pos: &Bits, ctx: &Ctx) -> Bits {
-    let m = lms.len();
-    let slot = |v: I| v.to_usize() / 2;
-    let mut rank = Bits::new(m);
-    let chunk = ctx.chunk(m).div_ceil(64) * 64;
+    let chunk = if ctx.par(m) { ctx.chunk(m) } else { m }
+        .div_ceil(64)
+        .max(1)
+        * 64;
     let mut gone: Vec<usize> = lms
         .par_chunks(chunk)
-        .map(|part| part.iter().filter(|&&p| pos.get(slot(p))).count())
+        .enumerate()
+        .map(|(k, part)| {
+            // The last chunk's count is never needed.
+            if (k + 1) * chunk >= m {
+                0
+            } else {
+                part.iter().filter(|&&p| pos.get(slot(p))).count()
+            }
+        })
         .collect();
     let mut sum = 0;
     for g in &mut gone {
