@@ -55,7 +55,9 @@ pub(crate) fn match_block<I: SaEntry>(
     let n = new.len();
     let m = src.len();
     let margin = params.switch_margin as isize;
-    let agrees = |k: usize, off: isize| agree_at(src, new, k, off);
+    // How many bytes of new[a..b] the alignment `off` gets right.
+    let agreeing =
+        |a: usize, b: usize, off: isize| (b - a - wrong_in(src, new, off, a, b)) as isize;
 
     let mut ops = Vec::new();
     let (mut scan, mut len, mut pos) = (0usize, 0usize, 0usize);
@@ -125,9 +127,9 @@ pub(crate) fn match_block<I: SaEntry>(
                     cap = cap.saturating_mul(16);
                 }
             }
-            while scsc < scan + len {
-                oldscore += isize::from(agrees(scsc, lastoffset));
-                scsc += 1;
+            if scsc < scan + len {
+                oldscore += agreeing(scsc, scan + len, lastoffset);
+                scsc = scan + len;
             }
             let l = len as isize;
             if (l == oldscore && len != 0) || l > oldscore + margin {
@@ -139,9 +141,8 @@ pub(crate) fn match_block<I: SaEntry>(
             // one.
             if len >= PROBE_MIN {
                 let noff = pos as isize - scan as isize;
-                let gain: isize = (scan..n.min(scan + PROBE_WINDOW))
-                    .map(|k| isize::from(agrees(k, noff)) - isize::from(agrees(k, lastoffset)))
-                    .sum();
+                let end = n.min(scan + PROBE_WINDOW);
+                let gain = agreeing(scan, end, noff) - agreeing(scan, end, lastoffset);
                 if gain > PROBE_GAIN {
                     break;
                 }
@@ -151,9 +152,7 @@ pub(crate) fn match_block<I: SaEntry>(
             // match starting inside it would still be found past the jump, and creeping byte by
             // byte through a long run would cost quadratic time.
             let step = if len >= SKIP_MIN { len - SKIP_KEEP } else { 1 };
-            for k in scan..scan + step {
-                oldscore -= isize::from(agrees(k, lastoffset));
-            }
+            oldscore -= agreeing(scan, scan + step, lastoffset);
             scan += step;
         }
         if len as isize == oldscore && scan != n {
@@ -356,8 +355,7 @@ fn agree_at(src: &[u8], new: &[u8], k: usize, offset: isize) -> bool {
 }
 
 /// How many bytes of `new[a..b]` the alignment `offset` gets wrong (`new[k]` against
-/// `src[k + offset]`; a position outside the source counts as wrong). Written as a
-/// comparison of two slices, which the compiler vectorizes.
+/// `src[k + offset]`; a position outside the source counts as wrong).
 fn wrong_in(src: &[u8], new: &[u8], offset: isize, a: usize, b: usize) -> usize {
     // The positions whose source position lies inside `src`.
     let lo = (a as isize).max(-offset);
@@ -367,12 +365,36 @@ fn wrong_in(src: &[u8], new: &[u8], offset: isize, a: usize, b: usize) -> usize 
     }
     let (lo, hi) = (lo as usize, hi as usize);
     let s = (lo as isize + offset) as usize;
-    let inside = new[lo..hi]
-        .iter()
-        .zip(&src[s..s + (hi - lo)])
-        .filter(|(x, y)| x != y)
-        .count();
-    (b - a) - (hi - lo) + inside
+    (b - a) - (hi - lo) + differing(&new[lo..hi], &src[s..s + (hi - lo)])
+}
+
+/// How many of the positions of `x` and `y` (of equal length) hold different bytes.
+///
+/// Counts 16 positions at a time into byte-wide lanes, a form the compiler turns into vector
+/// compares and subtractions; a plain `filter().count()` over the pairs was widened to 64-bit
+/// lanes and ran four bytes per step.
+fn differing(x: &[u8], y: &[u8]) -> usize {
+    debug_assert_eq!(x.len(), y.len());
+    let mut total = 0usize;
+    // Lanes of a u8 accumulator overflow after 255 rounds: sum them every 240 chunks.
+    for (xs, ys) in x.chunks(16 * 240).zip(y.chunks(16 * 240)) {
+        let mut lanes = [0u8; 16];
+        let mut xc = xs.chunks_exact(16);
+        let mut yc = ys.chunks_exact(16);
+        for (cx, cy) in (&mut xc).zip(&mut yc) {
+            for i in 0..16 {
+                lanes[i] += u8::from(cx[i] != cy[i]);
+            }
+        }
+        total += lanes.iter().map(|&l| usize::from(l)).sum::<usize>();
+        total += xc
+            .remainder()
+            .iter()
+            .zip(yc.remainder())
+            .filter(|(p, q)| p != q)
+            .count();
+    }
+    total
 }
 
 #[cfg(test)]
@@ -480,7 +502,28 @@ mod tests {
         assert!(skips > 5_000, "only {skips} searches skipped");
     }
 
+    #[test]
+    fn differing_counts_past_a_byte_lane() {
+        // More differing positions per lane than a byte holds, and a tail past the last
+        // full 16-byte chunk.
+        for len in [0, 15, 16, 17, 16 * 240, 16 * 240 + 1, 16 * 256 + 5, 10_000] {
+            assert_eq!(differing(&vec![0; len], &vec![1; len]), len);
+            assert_eq!(differing(&vec![7; len], &vec![7; len]), 0);
+        }
+    }
+
     proptest! {
+        #[test]
+        fn differing_counts_like_a_filter(x in proptest::collection::vec(0u8..2, 0..9000),
+                                          seed in any::<u64>()) {
+            // A second slice that differs from `x` in a seeded pattern.
+            let y: Vec<u8> = x.iter().enumerate()
+                .map(|(i, &b)| b ^ u8::from((seed >> (i % 64)) & 1 == 1 && i % 3 != 0))
+                .collect();
+            let naive = x.iter().zip(&y).filter(|(p, q)| p != q).count();
+            prop_assert_eq!(differing(&x, &y), naive);
+        }
+
         #[test]
         fn wrong_in_counts_like_the_scan(src in proptest::collection::vec(0u8..3, 0..100),
                                          new in proptest::collection::vec(0u8..3, 0..100),
