@@ -161,16 +161,12 @@ pub(crate) fn match_block<I: SaEntry>(
         }
 
         // How far the previous alignment extends forward (at least half of the bytes agree) ...
-        let (mut s, mut best, mut lenf) = (0isize, 0isize, 0usize);
-        let mut i = 0usize;
-        while lastscan + i < scan && lastpos + i < m {
-            s += isize::from(src[lastpos + i] == new[lastscan + i]);
-            i += 1;
-            if s * 2 - i as isize > best * 2 - lenf as isize {
-                best = s;
-                lenf = i;
-            }
-        }
+        let reach = (scan - lastscan).min(m - lastpos);
+        let mut lenf = best_extension(
+            &src[lastpos..lastpos + reach],
+            &new[lastscan..lastscan + reach],
+            false,
+        );
         // ... and how far the new match extends backward. Like bsdiff, back to `lastscan` at
         // most, which lets a good alignment take over a spurious one entirely. But on periodic
         // data every new match can reach back over everything since the first one, and bsdiff
@@ -184,19 +180,12 @@ pub(crate) fn match_block<I: SaEntry>(
             lastscan.max(anchor.saturating_sub(scan - anchor))
         };
         work += 2 * (scan - floor);
-        let mut lenb = 0usize;
-        if scan < n {
-            let (mut s, mut best) = (0isize, 0isize);
-            let mut i = 1usize;
-            while scan >= floor + i && pos >= i {
-                s += isize::from(src[pos - i] == new[scan - i]);
-                if s * 2 - i as isize > best * 2 - lenb as isize {
-                    best = s;
-                    lenb = i;
-                }
-                i += 1;
-            }
-        }
+        let mut lenb = if scan < n {
+            let reach = (scan - floor).min(pos);
+            best_extension(&src[pos - reach..pos], &new[scan - reach..scan], true)
+        } else {
+            0
+        };
         // Where the two extensions overlap, cut at the point that keeps the most agreeing bytes.
         if lastscan + lenf > scan - lenb {
             let overlap = (lastscan + lenf) - (scan - lenb);
@@ -225,6 +214,48 @@ pub(crate) fn match_block<I: SaEntry>(
         anchor = scan;
     }
     ops
+}
+
+/// How far an alignment extends: the length `l` of the run of pairs `(x[k], y[k])` that
+/// maximizes `2 * agreeing - l` (the bytes that agree, at least half of them), the shortest
+/// such length, 0 if no length scores above 0. The pairs run forward from the start of the
+/// slices, or with `backward` from their end.
+///
+/// Eight pairs that all agree are taken at once: the score then rises at each of them, so
+/// only the last can be the best.
+fn best_extension(x: &[u8], y: &[u8], backward: bool) -> usize {
+    debug_assert_eq!(x.len(), y.len());
+    let len = x.len();
+    let word = |v: &[u8], at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&v[at..at + 8]);
+        u64::from_ne_bytes(w)
+    };
+    // `i` pairs taken, `s` of them agreeing; the best score and its length.
+    let (mut i, mut s) = (0usize, 0isize);
+    let (mut best, mut best_len) = (0isize, 0usize);
+    while i < len {
+        if len - i >= 8 {
+            let at = if backward { len - i - 8 } else { i };
+            if word(x, at) == word(y, at) {
+                i += 8;
+                s += 8;
+                if 2 * s - i as isize > best {
+                    (best, best_len) = (2 * s - i as isize, i);
+                }
+                continue;
+            }
+        }
+        for _ in 0..(len - i).min(8) {
+            let k = if backward { len - 1 - i } else { i };
+            s += isize::from(x[k] == y[k]);
+            i += 1;
+            if 2 * s - i as isize > best {
+                (best, best_len) = (2 * s - i as isize, i);
+            }
+        }
+    }
+    best_len
 }
 
 /// The scan's state at a position where a search is due, for [`certain_creep`].
@@ -512,7 +543,48 @@ mod tests {
         }
     }
 
+    /// `best_extension` as the scan once wrote it, one pair at a time.
+    fn naive_extension(x: &[u8], y: &[u8], backward: bool) -> usize {
+        let (mut s, mut best, mut best_len) = (0isize, 0isize, 0usize);
+        for i in 1..=x.len() {
+            let k = if backward { x.len() - i } else { i - 1 };
+            s += isize::from(x[k] == y[k]);
+            if s * 2 - i as isize > best * 2 - best_len as isize {
+                (best, best_len) = (s, i);
+            }
+        }
+        best_len
+    }
+
+    #[test]
+    fn extension_keeps_the_shortest_best_length() {
+        // Eight agreeing pairs, eight disagreeing ones, eight agreeing again: the score is 8
+        // after the first eight pairs and again after all 24. The shorter length wins.
+        let x = [0u8; 24];
+        let mut y = [0u8; 24];
+        y[8..16].fill(1);
+        for backward in [false, true] {
+            assert_eq!(naive_extension(&x, &y, backward), 8);
+            assert_eq!(best_extension(&x, &y, backward), 8);
+        }
+    }
+
     proptest! {
+        #[test]
+        fn extensions_match_the_pairwise_walk(x in proptest::collection::vec(0u8..2, 0..300),
+                                              flips in proptest::collection::vec(0usize..300, 0..12),
+                                              backward in any::<bool>()) {
+            // Mostly agreeing slices, as where alignments are extended, with a few
+            // disagreements anywhere (and unrelated ones when `x` is short).
+            let mut y = x.clone();
+            for f in flips {
+                if let Some(b) = y.get_mut(f) {
+                    *b ^= 1;
+                }
+            }
+            prop_assert_eq!(best_extension(&x, &y, backward), naive_extension(&x, &y, backward));
+        }
+
         #[test]
         fn differing_counts_like_a_filter(x in proptest::collection::vec(0u8..2, 0..9000),
                                           seed in any::<u64>()) {
