@@ -403,7 +403,7 @@ fn wrong_in(src: &[u8], new: &[u8], offset: isize, a: usize, b: usize) -> usize 
 ///
 /// Counts 16 positions at a time into byte-wide lanes, a form the compiler turns into vector
 /// compares and subtractions; a plain `filter().count()` over the pairs was widened to 64-bit
-/// lanes and ran four bytes per step.
+/// lanes and ran four bytes per step (`perf annotate` of `match_time`, docs/BENCHMARKS.md).
 fn differing(x: &[u8], y: &[u8]) -> usize {
     debug_assert_eq!(x.len(), y.len());
     let mut total = 0usize;
