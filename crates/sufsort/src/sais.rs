@@ -741,34 +741,11 @@ pub(crate) fn lms_substring_len<C: Sym>(t: &[C], p: usize) -> usize {
 fn compact_nonzero<I: Idx>(sa: &mut [I], ctx: &Ctx) -> usize {
     let n = sa.len();
     if !ctx.par(n) {
-        let mut w = 0;
-        for i in 0..n {
-            let v = sa[i];
-            if v != I::ZERO {
-                sa[i] = I::ZERO;
-                sa[w] = v;
-                w += 1;
-            }
-        }
-        return w;
+        return compact_part(sa);
     }
     let chunk = ctx.chunk(n);
     // Compact each chunk in place, then slide the chunks down one after another.
-    let lens: Vec<usize> = sa
-        .par_chunks_mut(chunk)
-        .map(|part| {
-            let mut w = 0;
-            for i in 0..part.len() {
-                let v = part[i];
-                if v != I::ZERO {
-                    part[i] = I::ZERO;
-                    part[w] = v;
-                    w += 1;
-                }
-            }
-            w
-        })
-        .collect();
+    let lens: Vec<usize> = sa.par_chunks_mut(chunk).map(compact_part).collect();
     let mut w = 0;
     for (i, &len) in lens.iter().enumerate() {
         let a = i * chunk;
@@ -777,6 +754,22 @@ fn compact_nonzero<I: Idx>(sa: &mut [I], ctx: &Ctx) -> usize {
             sa[(a).max(w + len)..a + len].fill(I::ZERO);
         }
         w += len;
+    }
+    w
+}
+
+/// Moves the non-zero entries of `part`, in order, to its front and zeroes the rest; returns
+/// how many there are. Branch-free: every entry is written to the next free slot, which moves
+/// only for the non-zero ones (whether an entry is zero is data, and a branch on it
+/// mispredicts). A zero written there changes nothing: the slots between the next free one
+/// and the entry read are zero by then.
+fn compact_part<I: Idx>(part: &mut [I]) -> usize {
+    let mut w = 0;
+    for i in 0..part.len() {
+        let v = part[i];
+        part[i] = I::ZERO;
+        part[w] = v;
+        w += usize::from(v != I::ZERO);
     }
     w
 }
@@ -975,15 +968,17 @@ fn gather_names<I: Idx>(sa: &mut [I], m: usize, ctx: &Ctx) {
 
 /// Moves the non-zero names in `part`, in order, to its end, 0-based and unmarked; returns
 /// how many there are.
+///
+/// Branch-free, like [`compact_part`]: every entry is written to the slot below the names
+/// moved so far (at or above the entry read, so nothing unread is lost), which moves only for
+/// the names. The slots below the names are left in any state.
 fn compact_names<I: Idx>(part: &mut [I]) -> usize {
     let len = part.len();
     let mut w = len;
     for i in (0..len).rev() {
         let v = part[i];
-        if v != I::ZERO {
-            w -= 1;
-            part[w] = I::from_usize(v.unflagged().to_usize() - 1);
-        }
+        part[w - 1] = I::from_usize(v.unflagged().to_usize().saturating_sub(1));
+        w -= usize::from(v != I::ZERO);
     }
     len - w
 }
@@ -1168,6 +1163,60 @@ fn renumber<I: Idx>(lms: &mut [I], rest: &mut [I], pos: &Bits, ctx: &Ctx) -> Bit
         w += usize::from(rank.get(i));
     }
     rank
+}
+
+#[cfg(test)]
+mod compact_tests {
+    use super::*;
+
+    /// Vectors of every length up to 70 and several densities of zeros, some names marked.
+    fn cases() -> Vec<Vec<u32>> {
+        let mut x = 12345u32;
+        let mut out = Vec::new();
+        for len in 0..70 {
+            for zeros in [0, 1, 2, 4] {
+                out.push(
+                    (0..len)
+                        .map(|_| {
+                            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                            let v = (x >> 16) % 1000;
+                            if v % 5 < zeros {
+                                0
+                            } else if v.is_multiple_of(7) {
+                                (v + 1).flagged()
+                            } else {
+                                v + 1
+                            }
+                        })
+                        .collect(),
+                );
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn compact_part_keeps_the_nonzero_in_order() {
+        for mut v in cases() {
+            let want: Vec<u32> = v.iter().copied().filter(|&x| x != 0).collect();
+            let w = compact_part(&mut v);
+            assert_eq!(&v[..w], &want[..]);
+            assert!(v[w..].iter().all(|&x| x == 0), "{v:?}");
+        }
+    }
+
+    #[test]
+    fn compact_names_moves_the_names_to_the_end() {
+        for mut v in cases() {
+            let want: Vec<u32> = v
+                .iter()
+                .filter(|&&x| x != 0)
+                .map(|&x| x.unflagged() - 1)
+                .collect();
+            let w = compact_names(&mut v);
+            assert_eq!(&v[v.len() - w..], &want[..]);
+        }
+    }
 }
 
 #[cfg(test)]
