@@ -164,7 +164,14 @@ pub fn build(ctx: &Context, args: &DiffArgs, progress: &Progress) -> anyhow::Res
     } else {
         let t = Instant::now();
         progress.stage("verify", dst.len() as u64);
-        let v = super::verify::check(&src, &patch_bytes, format, &dst_facts);
+        // The source was hashed for the header a moment ago, from these bytes.
+        let v = super::verify::check(
+            &src,
+            Some(digests.src_md5),
+            &patch_bytes,
+            format,
+            &dst_facts,
+        );
         timings.insert("verify".to_string(), t.elapsed().as_secs_f64());
         v
     };

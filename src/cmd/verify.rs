@@ -93,10 +93,12 @@ pub struct VerifyArgs {
 }
 
 /// Re-applies `patch` to `src` and compares the rebuilt image with `expected` without keeping
-/// it in memory. Never fails: a patch that does not apply is a failed verification with the
-/// reason.
+/// it in memory. `src_md5`: the source's MD5 if the caller hashed these very bytes already
+/// (the patch's declared source MD5 is checked against it rather than a second hash). Never
+/// fails: a patch that does not apply is a failed verification with the reason.
 pub fn check(
     src: &[u8],
+    src_md5: Option<[u8; 16]>,
     patch: &[u8],
     format: fwdelta_patch::Format,
     expected: &FileFacts,
@@ -113,6 +115,7 @@ pub fn check(
     };
     let mut opts = fwdelta_patch::ApplyOptions::default();
     opts.format = Some(format);
+    opts.known_src_md5 = src_md5;
     match fwdelta_patch::verify(src, patch, want, &opts) {
         Ok(v) => Verification {
             verdict: if v.matches() {
@@ -173,7 +176,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         .resolve(&patch)
         .with_context(|| format!("cannot read patch {}", patch_path.display()))?;
     let t = Instant::now();
-    let verification = check(&src, &patch, format, &expected);
+    let verification = check(&src, None, &patch, format, &expected);
     let seconds = t.elapsed().as_secs_f64();
     let patch_facts = facts(Some(patch_path), &patch);
     let record = ReleaseRecord {
@@ -314,7 +317,9 @@ fn verify_record(path: &Path) -> Verification {
                 record.patch.format
             )
         })?;
-        Ok(check(&src, &patch, format, &record.destination))
+        // The source was hashed just above (to compare with the record), from these bytes.
+        let src_md5 = fwdelta_patch::parse_md5_hex(&src_facts.md5);
+        Ok(check(&src, src_md5, &patch, format, &record.destination))
     };
     inner().unwrap_or_else(|e| fail(None, format!("{e:#}")))
 }

@@ -174,6 +174,11 @@ pub struct ApplyOptions {
     /// (BSDIFF40 needs random access to its three streams; [`apply_slice`](crate::apply_slice)
     /// needs no copy). Default: 1 GiB.
     pub max_buffered_patch: u64,
+    /// The source's MD5 when the caller has just computed it from the same bytes it passes
+    /// (as `fwdelta diff` has when it verifies its own patch): the v1 applier then checks the
+    /// patch's declared source MD5 against it instead of hashing the source again. A caller
+    /// that does not know it leaves `None`. Default: `None`.
+    pub known_src_md5: Option<[u8; 16]>,
 }
 
 impl Default for ApplyOptions {
@@ -184,6 +189,7 @@ impl Default for ApplyOptions {
             max_block_size: MAX_BLOCK_SIZE,
             max_output_size: 16 << 30,
             max_buffered_patch: 1 << 30,
+            known_src_md5: None,
         }
     }
 }

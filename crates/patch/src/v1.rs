@@ -1015,7 +1015,7 @@ pub(crate) fn apply<R: Read, W: Write>(
             actual: src.len() as u64,
         });
     }
-    let actual_md5 = md5_of(src);
+    let actual_md5 = opts.known_src_md5.unwrap_or_else(|| md5_of(src));
     if actual_md5 != header.src_md5 {
         return Err(PatchError::SourceMismatch {
             expected_md5: header.src_md5,

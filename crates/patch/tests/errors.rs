@@ -284,6 +284,37 @@ fn wrong_source_is_refused_before_writing() {
     assert!(msg.contains("wrong source image"), "{msg}");
 }
 
+/// A source MD5 the caller vouches for replaces hashing the source: the declared one is
+/// checked against it, so a patch whose header names another source is still refused, and
+/// the right one applies as usual.
+#[test]
+fn known_source_md5_is_checked_against_the_header() {
+    let (src, dst, patch) = patch_of(Format::Fwdelta);
+    let known = |md5: [u8; 16]| {
+        let mut o = ApplyOptions::default();
+        o.known_src_md5 = Some(md5);
+        o
+    };
+    let mut out = Vec::new();
+    let summary = apply(&src, &patch[..], &mut out, &known(md5_of(&src))).unwrap();
+    assert_eq!(out, dst);
+    assert_eq!(summary.dst_md5, md5_of(&dst));
+    let mut wrong = md5_of(&src);
+    wrong[7] ^= 1;
+    let mut out = Vec::new();
+    match apply(&src, &patch[..], &mut out, &known(wrong)) {
+        Err(PatchError::SourceMismatch {
+            expected_md5,
+            actual_md5,
+        }) => {
+            assert_eq!(expected_md5, md5_of(&src));
+            assert_eq!(actual_md5, wrong);
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(out.is_empty());
+}
+
 #[test]
 fn patch_of_another_format_is_refused() {
     let (src, _, bsd) = patch_of(Format::Bsdiff40);
