@@ -182,10 +182,13 @@ impl Seeds {
         let count = text.len().saturating_sub(SEED_LEN - 1);
         let hash = |i: usize| Self::hash(&text[i..i + SEED_LEN], shift);
         // Every insertion is a cache miss in a set larger than the caches: the word for the
-        // seed `AHEAD` positions on is fetched ahead. On one thread the words are set with
-        // plain stores; on more, with atomic ORs, chunk by chunk in parallel. Either way the
-        // set is the same.
-        const AHEAD: usize = 16;
+        // seed `AHEAD` positions on is fetched ahead. An insertion takes a few nanoseconds,
+        // so the fetch must start far enough ahead to cover a miss's latency: 16 positions
+        // did not (duckdb's source, one thread: 359-396 ms against 255-294 ms at 64, 263-275
+        // at 128; polars 628/640 against 531/498 and 486/515 ms; docs/BENCHMARKS.md). On one
+        // thread the words are set with plain stores; on more, with atomic ORs, chunk by
+        // chunk in parallel. Either way the set is the same.
+        const AHEAD: usize = 64;
         let bits = if rayon::current_num_threads() == 1 {
             let mut bits = vec![0u64; 1usize << (log - 6)];
             for i in 0..count {
