@@ -96,7 +96,7 @@ impl Buckets {
         let mut sub = vec![0usize; big as usize * 257];
         if big > 0 {
             // Count the three-byte prefixes of the large buckets in place ...
-            count_thirds(text, &sub_of, big as usize, &mut sub);
+            count_thirds(text, &sub_of, &mut sub);
             // ... and turn the counts into start ranks. The two-byte suffix (the last two
             // bytes) sorts first in its bucket.
             let last2 = (n >= 2).then(|| usize::from(text[n - 2]) << 8 | usize::from(text[n - 1]));
@@ -245,35 +245,20 @@ impl Seeds {
 /// Adds to `sub[i * 257 + c]` the number of three-byte substrings of `text` whose first two
 /// bytes are the `i`-th split prefix (`sub_of`) and whose third is `c`.
 ///
-/// Every substring is counted, those of the prefixes not split in a spare row that is then
-/// dropped: whether a prefix is split is data, and a branch on it mispredicts. The counters
-/// are `u32`, at most 1 KiB per split prefix (a quarter of a byte per source byte), and are
-/// added to `sub` after each block of 2^31 positions.
-fn count_thirds(text: &[u8], sub_of: &[u32], big: usize, sub: &mut [usize]) {
+/// Every substring is counted, those of the prefixes not split in a spare row past the end
+/// that is then dropped: whether a prefix is split is data, and a branch on it mispredicts.
+fn count_thirds(text: &[u8], sub_of: &[u32], sub: &mut Vec<usize>) {
+    let rows = sub.len();
     // Where each prefix's counters start; the spare row for the prefixes not split.
-    let base: Vec<u32> = sub_of
+    let base: Vec<usize> = sub_of
         .iter()
-        .map(|&i| if i == NO_SUB { big as u32 } else { i } * 256)
+        .map(|&i| if i == NO_SUB { rows } else { i as usize * 257 })
         .collect();
-    let mut counts = vec![0u32; (big + 1) * 256];
-    // Blocks of positions short enough that no counter passes u32::MAX.
-    let n = text.len();
-    let mut a = 0;
-    while a + 2 < n {
-        let b = (a + (1 << 31)).min(n - 2);
-        for p in a..b {
-            let k = base[usize::from(text[p]) << 8 | usize::from(text[p + 1])];
-            counts[k as usize + usize::from(text[p + 2])] += 1;
-        }
-        for (i, row) in counts.chunks_mut(256).take(big).enumerate() {
-            for (slot, c) in sub[i * 257..][..256].iter_mut().zip(row.iter_mut()) {
-                *slot += *c as usize;
-                *c = 0;
-            }
-        }
-        counts[big * 256..].fill(0);
-        a = b;
+    sub.resize(rows + 257, 0);
+    for w in text.windows(3) {
+        sub[base[usize::from(w[0]) << 8 | usize::from(w[1])] + usize::from(w[2])] += 1;
     }
+    sub.truncate(rows);
 }
 
 /// A match found by [`longest_match`].
