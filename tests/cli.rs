@@ -317,9 +317,26 @@ fn verify_passes_and_fails_with_documented_codes() {
         .unwrap()
         .contains(&wrong));
 
-    // The wrong source: verification fails (the patch refuses it).
+    // The wrong source: verification fails (the patch refuses it). Of another size ...
     let out = run(&[&"verify", &p.dst, &patch, &p.dst]);
     assert_eq!(code(&out), 3);
+    // ... and of the same size, one byte changed: only the source MD5 tells it apart.
+    let mut other = std::fs::read(&p.src).unwrap();
+    other[100] ^= 1;
+    let other_path = p.path("other.bin");
+    std::fs::write(&other_path, &other).unwrap();
+    let out = run(&[&"verify", &other_path, &patch, &p.dst, &"--json"]);
+    assert_eq!(code(&out), 3, "{}", String::from_utf8_lossy(&out.stderr));
+    let rec = json(&out);
+    assert_eq!(rec["verification"]["verdict"], "fail");
+    assert!(
+        rec["verification"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("wrong source image"),
+        "{rec}"
+    );
+    assert_eq!(rec["source"]["md5"], md5_hex(&other));
 
     // A corrupt patch: verification fails.
     let mut bad = std::fs::read(&patch).unwrap();

@@ -11,7 +11,7 @@ use anyhow::Context as _;
 use clap::{Args, ValueEnum};
 use fwdelta_record::{OtaFacts, PatchFacts, ReleaseRecord, Tool, Verdict, Verification};
 
-use super::{facts, map_input, now_utc, print_json, ratio, Context};
+use super::{facts, hashed_facts, map_input, now_utc, print_json, ratio, Context};
 use crate::exit::Mismatch;
 use crate::output::{refuse_input_as_output, AtomicOutput};
 use crate::progress::Progress;
@@ -152,7 +152,7 @@ pub fn build(ctx: &Context, args: &DiffArgs, progress: &Progress) -> anyhow::Res
     let patch_bytes = std::fs::read(out.temp_path())
         .with_context(|| format!("cannot re-read patch {}", args.output.display()))?;
     let patch_facts = facts(Some(&args.output), &patch_bytes);
-    let dst_facts = hashed_facts(&args.dest, &dst, &digests.dst_md5);
+    let dst_facts = hashed_facts(Some(&args.dest), &dst, &digests.dst_md5);
 
     let verification = if args.no_verify {
         Verification {
@@ -165,13 +165,7 @@ pub fn build(ctx: &Context, args: &DiffArgs, progress: &Progress) -> anyhow::Res
         let t = Instant::now();
         progress.stage("verify", dst.len() as u64);
         // The source was hashed for the header a moment ago, from these bytes.
-        let v = super::verify::check(
-            &src,
-            Some(digests.src_md5),
-            &patch_bytes,
-            format,
-            &dst_facts,
-        );
+        let v = super::verify::check(&src, digests.src_md5, &patch_bytes, format, &dst_facts);
         timings.insert("verify".to_string(), t.elapsed().as_secs_f64());
         v
     };
@@ -212,7 +206,7 @@ pub fn build(ctx: &Context, args: &DiffArgs, progress: &Progress) -> anyhow::Res
             version: env!("CARGO_PKG_VERSION").into(),
         },
         created_utc: now_utc(),
-        source: hashed_facts(&args.src, &src, &digests.src_md5),
+        source: hashed_facts(Some(&args.src), &src, &digests.src_md5),
         destination: dst_facts,
         ota: OtaFacts {
             type_: 1,
@@ -238,15 +232,6 @@ pub fn build(ctx: &Context, args: &DiffArgs, progress: &Progress) -> anyhow::Res
         write_record(report, &record)?;
     }
     Ok(Built { record })
-}
-
-/// The facts of an input image whose MD5 is already known.
-fn hashed_facts(path: &Path, bytes: &[u8], md5: &[u8; 16]) -> fwdelta_record::FileFacts {
-    fwdelta_record::FileFacts {
-        path: Some(path.display().to_string()),
-        size: bytes.len() as u64,
-        md5: fwdelta_patch::md5_hex(md5),
-    }
 }
 
 /// The record's name for a format.

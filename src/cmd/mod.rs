@@ -30,10 +30,15 @@ pub fn map_input(path: &Path, what: &str) -> anyhow::Result<Mapped> {
 
 /// Path, size and MD5 of an input already in memory.
 pub fn facts(path: Option<&Path>, bytes: &[u8]) -> FileFacts {
+    hashed_facts(path, bytes, &fwdelta_patch::md5_of(bytes))
+}
+
+/// [`facts`] of an input whose MD5 the caller has computed already.
+pub fn hashed_facts(path: Option<&Path>, bytes: &[u8], md5: &[u8; 16]) -> FileFacts {
     FileFacts {
         path: path.map(|p| p.display().to_string()),
         size: bytes.len() as u64,
-        md5: fwdelta_patch::md5_hex(&fwdelta_patch::md5_of(bytes)),
+        md5: fwdelta_patch::md5_hex(md5),
     }
 }
 

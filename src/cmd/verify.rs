@@ -11,7 +11,7 @@ use clap::{Args, ValueEnum};
 use fwdelta_record::{FileFacts, ReleaseRecord, Verdict, Verification};
 use rayon::prelude::*;
 
-use super::{facts, map_input, now_utc, print_json, ratio, Context};
+use super::{facts, hashed_facts, map_input, now_utc, print_json, ratio, Context};
 use crate::exit::{BadInput, Mismatch};
 use crate::output::refuse_input_as_output;
 
@@ -93,12 +93,13 @@ pub struct VerifyArgs {
 }
 
 /// Re-applies `patch` to `src` and compares the rebuilt image with `expected` without keeping
-/// it in memory. `src_md5`: the source's MD5 if the caller hashed these very bytes already
-/// (the patch's declared source MD5 is checked against it rather than a second hash). Never
-/// fails: a patch that does not apply is a failed verification with the reason.
+/// it in memory. `src_md5` is the MD5 of `src`, which every caller has computed already (for
+/// the patch header or the record): the patch's declared source MD5 is checked against it
+/// rather than a second hash. Never fails: a patch that does not apply is a failed
+/// verification with the reason.
 pub fn check(
     src: &[u8],
-    src_md5: Option<[u8; 16]>,
+    src_md5: [u8; 16],
     patch: &[u8],
     format: fwdelta_patch::Format,
     expected: &FileFacts,
@@ -115,7 +116,7 @@ pub fn check(
     };
     let mut opts = fwdelta_patch::ApplyOptions::default();
     opts.format = Some(format);
-    opts.known_src_md5 = src_md5;
+    opts.known_src_md5 = Some(src_md5);
     match fwdelta_patch::verify(src, patch, want, &opts) {
         Ok(v) => Verification {
             verdict: if v.matches() {
@@ -175,8 +176,10 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
         .format
         .resolve(&patch)
         .with_context(|| format!("cannot read patch {}", patch_path.display()))?;
+    // Hashed once: for the record and for the patch's source check.
+    let src_md5 = fwdelta_patch::md5_of(&src);
     let t = Instant::now();
-    let verification = check(&src, None, &patch, format, &expected);
+    let verification = check(&src, src_md5, &patch, format, &expected);
     let seconds = t.elapsed().as_secs_f64();
     let patch_facts = facts(Some(patch_path), &patch);
     let record = ReleaseRecord {
@@ -186,7 +189,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             version: env!("CARGO_PKG_VERSION").into(),
         },
         created_utc: now_utc(),
-        source: facts(Some(src_path), &src),
+        source: hashed_facts(Some(src_path), &src, &src_md5),
         ratio: ratio(patch_facts.size, expected.size),
         destination: expected,
         ota: fwdelta_record::OtaFacts {
@@ -287,7 +290,8 @@ fn verify_record(path: &Path) -> Verification {
         let patch_path = resolve(&record.patch.path, "patch")?;
         let src = map_input(&src_path, "source image")?;
         let patch = map_input(&patch_path, "patch")?;
-        let src_facts = facts(None, &src);
+        let src_md5 = fwdelta_patch::md5_of(&src);
+        let src_facts = hashed_facts(None, &src, &src_md5);
         if src_facts.size != record.source.size || src_facts.md5 != record.source.md5 {
             return Ok(fail(
                 None,
@@ -317,8 +321,6 @@ fn verify_record(path: &Path) -> Verification {
                 record.patch.format
             )
         })?;
-        // The source was hashed just above (to compare with the record), from these bytes.
-        let src_md5 = fwdelta_patch::parse_md5_hex(&src_facts.md5);
         Ok(check(&src, src_md5, &patch, format, &record.destination))
     };
     inner().unwrap_or_else(|e| fail(None, format!("{e:#}")))
