@@ -1,5 +1,5 @@
-//! The crate's only unsafe code: cache prefetch hints and a shared, atomic view of an index
-//! slice for parallel scatters.
+//! The crate's only unsafe code: cache prefetch hints, byte comparisons 16 at a time, and a
+//! shared, atomic view of an index slice for parallel scatters.
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -18,6 +18,89 @@ pub(crate) fn prefetch<T>(slice: &[T], i: usize) {
     #[cfg(not(target_arch = "x86_64"))]
     {
         let _ = (slice, i);
+    }
+}
+
+/// [`crate::index::Sym::cmp_masks`] for bytes: for `j` in `0..64`, bit `j` of the first mask
+/// is `w[j] < w[j + 1]`, of the second `w[j] == w[j + 1]`. `w` holds at least 65 bytes.
+#[inline(always)]
+pub(crate) fn byte_cmp_masks(w: &[u8]) -> (u64, u64) {
+    let w = &w[..65];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8,
+        };
+        let (mut le, mut eq) = (0u64, 0u64);
+        for k in 0..4 {
+            let at = 16 * k;
+            // SAFETY: SSE2 is part of the x86_64 baseline. Both unaligned loads read 16 bytes
+            // inside `w` (`at + 17 <= 65`, and `w` has 65 bytes, checked above).
+            let (l, e) = unsafe {
+                let a = _mm_loadu_si128(w.as_ptr().add(at).cast::<__m128i>());
+                let b = _mm_loadu_si128(w.as_ptr().add(at + 1).cast::<__m128i>());
+                // a <= b (unsigned) exactly where max(a, b) == b.
+                let l = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(a, b), b));
+                let e = _mm_movemask_epi8(_mm_cmpeq_epi8(a, b));
+                (l as u32 as u64 & 0xffff, e as u32 as u64 & 0xffff)
+            };
+            le |= l << at;
+            eq |= e << at;
+        }
+        (le & !eq, eq)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let (mut lt, mut eq) = (0u64, 0u64);
+        for j in 0..64 {
+            lt |= u64::from(w[j] < w[j + 1]) << j;
+            eq |= u64::from(w[j] == w[j + 1]) << j;
+        }
+        (lt, eq)
+    }
+}
+
+/// [`crate::index::Sym::cmp_masks`] for 32-bit symbols, like [`byte_cmp_masks`]. `w` holds at
+/// least 65 symbols.
+#[inline(always)]
+pub(crate) fn u32_cmp_masks(w: &[u32]) -> (u64, u64) {
+    let w = &w[..65];
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_castsi128_ps, _mm_cmpeq_epi32, _mm_cmplt_epi32, _mm_loadu_si128,
+            _mm_movemask_ps, _mm_set1_epi32, _mm_xor_si128,
+        };
+        let (mut lt, mut eq) = (0u64, 0u64);
+        for k in 0..16 {
+            let at = 4 * k;
+            // SAFETY: SSE2 is part of the x86_64 baseline. Both unaligned loads read four
+            // symbols inside `w` (`at + 5 <= 65`, and `w` has 65 symbols, checked above).
+            let (l, e) = unsafe {
+                let a = _mm_loadu_si128(w.as_ptr().add(at).cast::<__m128i>());
+                let b = _mm_loadu_si128(w.as_ptr().add(at + 1).cast::<__m128i>());
+                // Unsigned order is the signed order of the values with the top bit flipped.
+                let top = _mm_set1_epi32(i32::MIN);
+                let l = _mm_cmplt_epi32(_mm_xor_si128(a, top), _mm_xor_si128(b, top));
+                let e = _mm_cmpeq_epi32(a, b);
+                (
+                    _mm_movemask_ps(_mm_castsi128_ps(l)) as u64,
+                    _mm_movemask_ps(_mm_castsi128_ps(e)) as u64,
+                )
+            };
+            lt |= l << at;
+            eq |= e << at;
+        }
+        (lt, eq)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let (mut lt, mut eq) = (0u64, 0u64);
+        for j in 0..64 {
+            lt |= u64::from(w[j] < w[j + 1]) << j;
+            eq |= u64::from(w[j] == w[j + 1]) << j;
+        }
+        (lt, eq)
     }
 }
 

@@ -77,6 +77,18 @@ pub(crate) trait Sym: Copy + Eq + Ord + Send + Sync + Debug + 'static {
         let _ = t;
         None
     }
+    /// For `j` in `0..64`, bit `j` of the first mask is `w[j] < w[j + 1]`, of the second
+    /// `w[j] == w[j + 1]`. `w` holds at least 65 symbols.
+    #[inline(always)]
+    fn cmp_masks(w: &[Self]) -> (u64, u64) {
+        let w = &w[..65];
+        let (mut lt, mut eq) = (0u64, 0u64);
+        for j in 0..64 {
+            lt |= u64::from(w[j] < w[j + 1]) << j;
+            eq |= u64::from(w[j] == w[j + 1]) << j;
+        }
+        (lt, eq)
+    }
 }
 
 impl Sym for u8 {
@@ -87,12 +99,20 @@ impl Sym for u8 {
     fn as_bytes(t: &[Self]) -> Option<&[u8]> {
         Some(t)
     }
+    #[inline(always)]
+    fn cmp_masks(w: &[Self]) -> (u64, u64) {
+        crate::fast::byte_cmp_masks(w)
+    }
 }
 
 impl Sym for u32 {
     #[inline(always)]
     fn sym(self) -> usize {
         self as usize
+    }
+    #[inline(always)]
+    fn cmp_masks(w: &[Self]) -> (u64, u64) {
+        crate::fast::u32_cmp_masks(w)
     }
 }
 

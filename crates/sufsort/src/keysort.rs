@@ -31,7 +31,9 @@ use rayon::prelude::*;
 
 use crate::fast::prefetch;
 use crate::index::Idx;
-use crate::sais::{chunk_end_types, for_each_lms_batch, lms_substring_len, Ctx};
+use crate::sais::{
+    chunk_end_types, for_each_lms_batch, for_each_type_word, lms_substring_len, Ctx,
+};
 
 /// Buckets: one per first two bytes.
 const BUCKETS: usize = 1 << 16;
@@ -257,7 +259,7 @@ const CODE_BITS: u32 = 9 + 1;
 /// the sentinel). Keys in this form order LMS substrings as induced sorting does, and equal
 /// keys without that bit mean equal substrings, both within one bucket (first two bytes):
 /// two LMS substrings that agree in bytes and types up to where one of them ends end there
-/// both. Branch-free, like `for_each_lms_batch`.
+/// both. The types and the LMS positions come from `for_each_type_word`.
 fn for_each_lms_key(
     t: &[u8],
     a: usize,
@@ -266,64 +268,57 @@ fn for_each_lms_key(
     s_w: Option<bool>,
     mut f: impl FnMut(&[(usize, u32)]),
 ) {
-    /// Text positions scanned per batch.
-    const SCAN: usize = 2048;
-    /// Positions past a batch whose types its keys read.
-    const AFTER: usize = 2 + KEY_BYTES;
+    /// Items per batch (at most 64 more than this).
+    const BATCH: usize = 1024;
     let n = t.len();
     let lo = a.max(1); // position 0 is never LMS
     if lo >= w {
         return;
     }
-    let mut lms = [0usize; SCAN];
-    let mut buf = [(0usize, 0u32); SCAN];
-    // ty[i]: the type of position base + i, for the batch and the AFTER positions after it
-    // (past `w`: taken as L-type, and read only for positions the scan does not emit).
-    let mut ty = [0u8; SCAN + AFTER];
-    // The type of suffix q, given that of suffix `w` (n - 1 is L-type).
-    let mut s = w < n && s_w.is_some_and(|s_w| (t[w - 1] < t[w]) | ((t[w - 1] == t[w]) & s_w));
+    let mut buf = [(0usize, 0u32); BATCH + 64];
+    let mut e = 0;
     // One past the LMS position after the ones found so far: the sentinel's at the end of
     // the text; otherwise unknown, as good as far (a substring reaching `w` is longer than a
     // key anyway).
     let mut end = n + 1;
-    let mut q = w - 1;
-    loop {
-        let stop = q.saturating_sub(SCAN - 1).max(lo);
-        let span = q + 1 - stop;
-        // The previous batch's first types become this one's types past its end.
-        ty.copy_within(0..AFTER, span);
-        // Types and LMS positions, branch-free, right to left.
-        let mut k = 0;
-        for q in (stop..=q).rev() {
-            ty[q - stop] = u8::from(s);
-            let s_prev = (t[q - 1] < t[q]) | ((t[q - 1] == t[q]) & s);
-            lms[k] = q;
-            k += usize::from(s & !s_prev);
-            s = s_prev;
-        }
-        // Keys, for the LMS positions only; those from `b` on (the next chunk's) only tell
+    // The block above the current one: where it starts, and its type bits (past `w`: taken
+    // as L-type, and read only for positions the scan does not emit).
+    let (mut hi, mut above) = (w, 0u64);
+    // (The type given for suffix `n`, if `w` is `n`, means nothing.)
+    let s_w = s_w.filter(|_| w < n);
+    for_each_type_word(t, lo, w, s_w, |q0, s, mut lms| {
+        // The types from `q0` up, through the block above (a key reads at most four
+        // positions past its LMS position).
+        let types = u128::from(s) | (u128::from(above) << (hi - q0));
+        // Keys for the LMS positions only; those from `b` on (the next chunk's) only tell
         // where the substrings before them end.
-        let mut e = 0;
-        for &p in &lms[..k] {
+        while lms != 0 {
+            let j = 63 - lms.leading_zeros() as usize;
+            let p = q0 + j;
+            let ty = (types >> (j + 2)) as u64; // bit i: the type of p + 2 + i
             let len = end - p;
             let mut codes = 0u64;
-            for j in 2..AFTER {
-                let code = match t.get(p + j) {
-                    Some(&c) => (u64::from(c) << 1 | u64::from(ty[p + j - stop])) + 1,
+            for i in 0..KEY_BYTES {
+                let code = match t.get(p + 2 + i) {
+                    Some(&c) => (u64::from(c) << 1 | (ty >> i) & 1) + 1,
                     None => 0,
                 };
-                codes = (codes << CODE_BITS) | if j < len { code } else { 0 };
+                codes = (codes << CODE_BITS) | if 2 + i < len { code } else { 0 };
             }
-            let long = (len > 5) | (end > n);
+            let long = (len > 2 + KEY_BYTES) | (end > n);
             buf[e] = (p, ((codes << 1) | u64::from(long)) as u32);
             e += usize::from(p < b);
             end = p + 1;
+            lms ^= 1 << j;
         }
+        if e >= BATCH {
+            f(&buf[..e]);
+            e = 0;
+        }
+        (hi, above) = (q0, s);
+    });
+    if e > 0 {
         f(&buf[..e]);
-        if stop == lo {
-            return;
-        }
-        q = stop - 1;
     }
 }
 

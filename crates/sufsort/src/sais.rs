@@ -363,11 +363,10 @@ fn bucket_ends<I: Idx>(counts: &[I], ptrs: &mut [I]) {
 /// `sa[n - count..n]` (`n = t.len()`; `count` must be their number). Every other entry of `sa`
 /// keeps its value.
 ///
-/// Branch-free: each position is written at the next free slot, which moves only for the
-/// kept LMS positions (whether a position is LMS is data, and a branch on it mispredicts).
-/// The one slot below the range that the last writes land on is restored afterwards.
-/// (Against a branch per LMS position: the map-back phase on duckdb, 1 thread, 273/294 ->
-/// 186/234 ms min/median over 5 alternating `sa_time --reps 1` runs of the `trace` build.)
+/// The LMS positions come from [`for_each_type_word`], 64 positions at a time. Each is
+/// written at the next free slot, which moves only for the kept ones (`keep` is data, and a
+/// branch on it mispredicts); the one slot below the range that the last writes land on is
+/// restored afterwards.
 fn gather_lms<C: Sym, I: Idx>(t: &[C], sa: &mut [I], count: usize, keep: impl Fn(usize) -> bool) {
     let n = t.len();
     if n < 2 {
@@ -378,14 +377,15 @@ fn gather_lms<C: Sym, I: Idx>(t: &[C], sa: &mut [I], count: usize, keep: impl Fn
     let below = n - count - 1;
     let saved = sa[below];
     let mut w = n;
-    let mut s_next = false; // suffix n - 1 is L-type
-    for i in (0..n - 1).rev() {
-        let s = s_before(t[i], t[i + 1], s_next);
-        let p = i + 1;
-        sa[w - 1] = I::from_usize(p);
-        w -= usize::from(s_next & !s & keep(p));
-        s_next = s;
-    }
+    for_each_type_word(t, 0, n, None, |q0, _, mut lms| {
+        while lms != 0 {
+            let j = 63 - lms.leading_zeros() as usize;
+            let p = q0 + j;
+            sa[w - 1] = I::from_usize(p);
+            w -= usize::from(keep(p));
+            lms ^= 1 << j;
+        }
+    });
     debug_assert_eq!(w, n - count);
     sa[below] = saved;
 }
@@ -534,8 +534,8 @@ fn place_lms_seq<C: Sym, I: Idx>(
 
 /// Calls `f` with batches of the LMS positions in `a..b`, right to left (the order of
 /// [`for_each_lms_in`]), given the type of suffix `b` (`None` if `b == n`). The positions are
-/// gathered branch-free (whether a position is LMS is data, and a branch on it mispredicts),
-/// and a batch lets the caller prefetch for the positions ahead of the one it works on.
+/// read off the LMS bits of [`for_each_type_word`], and a batch lets the caller prefetch for
+/// the positions ahead of the one it works on.
 pub(crate) fn for_each_lms_batch<C: Sym>(
     t: &[C],
     a: usize,
@@ -543,29 +543,24 @@ pub(crate) fn for_each_lms_batch<C: Sym>(
     s_b: Option<bool>,
     mut f: impl FnMut(&[usize]),
 ) {
-    /// Text positions scanned per batch.
-    const SCAN: usize = 2048;
-    let lo = a.max(1);
-    if lo >= b {
-        return;
-    }
-    let mut buf = [0usize; SCAN];
-    let mut s = s_type(t, b - 1, s_b); // the type of suffix p
-    let mut p = b - 1;
-    loop {
-        let stop = p.saturating_sub(SCAN - 1).max(lo);
-        let mut k = 0;
-        for q in (stop..=p).rev() {
-            let s_prev = s_before(t[q - 1], t[q], s);
-            buf[k] = q;
-            k += usize::from(s & !s_prev);
-            s = s_prev;
+    /// LMS positions per batch (at most 64 more than this).
+    const BATCH: usize = 1024;
+    let mut buf = [0usize; BATCH + 64];
+    let mut k = 0;
+    for_each_type_word(t, a, b, s_b, |q0, _, mut lms| {
+        while lms != 0 {
+            let j = 63 - lms.leading_zeros() as usize;
+            buf[k] = q0 + j;
+            k += 1;
+            lms ^= 1 << j;
         }
+        if k >= BATCH {
+            f(&buf[..k]);
+            k = 0;
+        }
+    });
+    if k > 0 {
         f(&buf[..k]);
-        if stop == lo {
-            return;
-        }
-        p = stop - 1;
     }
 }
 
@@ -581,6 +576,71 @@ fn s_before<C: Sym>(x: C, y: C, s_y: bool) -> bool {
 #[inline(always)]
 fn s_type<C: Sym>(t: &[C], i: usize, s_next: Option<bool>) -> bool {
     s_next.is_some_and(|s| s_before(t[i], t[i + 1], s))
+}
+
+/// The S-type bits of 64 consecutive positions (bit `j` for the `j`-th), from the masks of
+/// [`Sym::cmp_masks`] over their symbols and the type of the position after them.
+///
+/// Position `j` is S-type if `lt[j]`, or if `eq[j]` and position `j + 1` is: a type travels
+/// down a run of equal symbols as a carry travels up an addition. With the bits reversed,
+/// adding `lt` (a carry is generated) to `lt | eq` (it is generated or passed on) with the
+/// type above as the carry in, the carry out of each bit is that position's type; the sum
+/// gives the carries into the bits (`sum ^ a ^ b`), and the overflow the carry out of the
+/// top one.
+#[inline(always)]
+fn s_word(lt: u64, eq: u64, s_above: bool) -> u64 {
+    let g = lt.reverse_bits();
+    let b = g | eq.reverse_bits();
+    let (x, o1) = g.overflowing_add(b);
+    let (sum, o2) = x.overflowing_add(u64::from(s_above));
+    let carries_in = sum ^ g ^ b;
+    ((carries_in >> 1) | (u64::from(o1 | o2) << 63)).reverse_bits()
+}
+
+/// The S-type bits of positions `q0..q0 + len` (`len <= 64`; bit `j` for `q0 + j`), given the
+/// type of suffix `q0 + len` (`None` if that is `n`).
+#[inline(always)]
+fn s_bits<C: Sym>(t: &[C], q0: usize, len: usize, s_above: Option<bool>) -> u64 {
+    if len == 64 {
+        if let (Some(s), Some(w)) = (s_above, t.get(q0..q0 + 65)) {
+            let (lt, eq) = C::cmp_masks(w);
+            return s_word(lt, eq, s);
+        }
+    }
+    let mut bits = 0u64;
+    let mut s = s_above;
+    for j in (0..len).rev() {
+        let sj = s_type(t, q0 + j, s);
+        bits |= u64::from(sj) << j;
+        s = Some(sj);
+    }
+    bits
+}
+
+/// Calls `f(q0, s, lms)` for consecutive blocks of at most 64 positions covering `a..b`, top
+/// block first, given the type of suffix `b` (`None` if `b == n`): bit `j` of `s` is set if
+/// suffix `q0 + j` is S-type, of `lms` if `q0 + j` is an LMS position. Bits past a short
+/// block are clear.
+#[inline(always)]
+pub(crate) fn for_each_type_word<C: Sym>(
+    t: &[C],
+    a: usize,
+    b: usize,
+    s_b: Option<bool>,
+    mut f: impl FnMut(usize, u64, u64),
+) {
+    let (mut hi, mut s_hi) = (b, s_b);
+    while hi > a {
+        let len = (hi - a).min(64);
+        let q0 = hi - len;
+        let s = s_bits(t, q0, len, s_hi);
+        let s0 = s & 1 != 0;
+        // Whether the position below the block is S-type (position 0, never LMS, counts as
+        // one below which nothing is L-type).
+        let below = q0 == 0 || s_before(t[q0 - 1], t[q0], s0);
+        f(q0, s, s & !((s << 1) | u64::from(below)));
+        (hi, s_hi) = (q0, Some(s0));
+    }
 }
 
 /// Calls `f` with the LMS positions in `a..b`, right to left, given the type of suffix `b`

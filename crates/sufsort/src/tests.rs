@@ -3,7 +3,10 @@
 
 use proptest::prelude::*;
 
-use crate::sais::{chunk_end_types, for_each_lms_batch, lms_substring_len, sais, Ctx};
+use crate::index::Sym;
+use crate::sais::{
+    chunk_end_types, for_each_lms_batch, for_each_type_word, lms_substring_len, sais, Ctx,
+};
 
 fn naive(text: &[u8]) -> Vec<u32> {
     let mut sa: Vec<u32> = (0..text.len() as u32).collect();
@@ -82,6 +85,70 @@ pub(crate) fn runny() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// Runs of up to 150 equal symbols, drawn from `syms`: long enough that a type travels across
+/// several 64-position words.
+fn long_runs<C: Sym>(syms: Vec<C>) -> impl Strategy<Value = Vec<C>> {
+    prop::collection::vec((prop::sample::select(syms), 1usize..150), 0..40).prop_map(|runs| {
+        runs.into_iter()
+            .flat_map(|(c, n)| std::iter::repeat_n(c, n))
+            .collect()
+    })
+}
+
+/// Whether each suffix is S-type, computed right to left the textbook way.
+fn s_types_naive<C: Sym>(t: &[C]) -> Vec<bool> {
+    let n = t.len();
+    let mut s = vec![false; n];
+    for i in (0..n.saturating_sub(1)).rev() {
+        s[i] = t[i] < t[i + 1] || (t[i] == t[i + 1] && s[i + 1]);
+    }
+    s
+}
+
+/// `for_each_type_word` on every chunk of `t` cut at `cuts` against the textbook types: the
+/// blocks cover each chunk top down, and every bit of a block, and none past it, is right.
+fn check_type_words<C: Sym>(t: &[C], cuts: &[prop::sample::Index]) -> Result<(), TestCaseError> {
+    let n = t.len();
+    let s = s_types_naive(t);
+    let mut at: Vec<usize> = cuts.iter().map(|c| c.index(n + 1)).chain([0, n]).collect();
+    at.sort_unstable();
+    at.dedup();
+    let bounds: Vec<(usize, usize)> = at.windows(2).map(|w| (w[0], w[1])).collect();
+    let s_end = chunk_end_types(t, &bounds);
+    for (&(a, b), &s_b) in bounds.iter().zip(&s_end) {
+        let mut hi = b;
+        let mut bad = None;
+        for_each_type_word(t, a, b, s_b, |q0, sw, lms| {
+            let len = hi - q0;
+            let ok = q0 >= a
+                && (1..=64).contains(&len)
+                && (len == 64 || (sw >> len == 0 && lms >> len == 0))
+                && (0..len).all(|j| {
+                    let p = q0 + j;
+                    let want_lms = p > 0 && s[p] && !s[p - 1];
+                    (sw >> j & 1 == 1) == s[p] && (lms >> j & 1 == 1) == want_lms
+                });
+            if !ok && bad.is_none() {
+                bad = Some((q0, len));
+            }
+            hi = q0;
+        });
+        prop_assert_eq!(bad, None, "chunk {}..{} of {}", a, b, n);
+        prop_assert_eq!(hi, a, "chunk {}..{} of {} not covered", a, b, n);
+    }
+    Ok(())
+}
+
+/// The comparison masks of 65 symbols, one by one.
+fn cmp_masks_naive<C: Sym>(w: &[C]) -> (u64, u64) {
+    let (mut lt, mut eq) = (0, 0);
+    for j in 0..64 {
+        lt |= u64::from(w[j] < w[j + 1]) << j;
+        eq |= u64::from(w[j] == w[j + 1]) << j;
+    }
+    (lt, eq)
+}
+
 /// Every LMS substring's length from the types computed right to left, the textbook way.
 pub(crate) fn lms_lengths_naive(t: &[u8]) -> Vec<(usize, usize)> {
     let n = t.len();
@@ -134,6 +201,38 @@ proptest! {
             for_each_lms_batch(&text, a, b, s_b, |batch| got.extend_from_slice(batch));
             let want: Vec<usize> = lms.iter().rev().copied().filter(|p| (a..b).contains(p)).collect();
             prop_assert_eq!(got, want, "chunk {}..{} of {}", a, b, n);
+        }
+    }
+
+    /// The type words of byte texts, with runs that carry a type across words and bytes on
+    /// both sides of 0x80 (the comparisons are unsigned).
+    #[test]
+    fn type_words_bytes(
+        text in prop_oneof![
+            prop::collection::vec(any::<u8>(), 0..600),
+            long_runs(vec![0u8, 1, 0x7f, 0x80, 0x81, 0xff]),
+        ],
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+    ) {
+        check_type_words(&text, &cuts)?;
+        for w in text.windows(65) {
+            prop_assert_eq!(u8::cmp_masks(w), cmp_masks_naive(w));
+        }
+    }
+
+    /// The type words of 32-bit texts (the reduced texts), with symbols on both sides of
+    /// 2^31.
+    #[test]
+    fn type_words_u32(
+        text in prop_oneof![
+            prop::collection::vec(any::<u32>(), 0..600),
+            long_runs(vec![0u32, 1, 0x7fff_ffff, 0x8000_0000, 0x8000_0001, u32::MAX]),
+        ],
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..4),
+    ) {
+        check_type_words(&text, &cuts)?;
+        for w in text.windows(65) {
+            prop_assert_eq!(u32::cmp_masks(w), cmp_masks_naive(w));
         }
     }
 
