@@ -101,12 +101,15 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     // Bucket arrays: counts and pointers in the free space when they fit; with a large
     // alphabet and little space, the pointers alone, recounting the symbols whenever bucket
     // bounds are needed (slower, but no memory beyond the output array); the heap otherwise.
+    // With a large alphabet and room for a third array, the LMS suffixes per bucket too.
     let mut heap = Vec::new();
     let mut bk = if free.len() >= 2 * k {
         let (a, b) = free.split_at_mut(k);
+        let (b, c) = b.split_at_mut(k);
         Buckets {
             counts: Some(a),
-            ptrs: &mut b[..k],
+            ptrs: b,
+            runs: (k > 256 && c.len() >= k).then(|| &mut c[..k]),
         }
     } else if k <= ctx.small_alphabet {
         heap.resize(2 * k, I::ZERO);
@@ -114,17 +117,20 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
         Buckets {
             counts: Some(a),
             ptrs: b,
+            runs: None,
         }
     } else if free.len() >= k {
         Buckets {
             counts: None,
             ptrs: &mut free[..k],
+            runs: None,
         }
     } else {
         heap.resize(k, I::ZERO);
         Buckets {
             counts: None,
             ptrs: &mut heap[..],
+            runs: None,
         }
     };
     let par = ctx.par(n) && k <= ctx.small_alphabet;
@@ -231,19 +237,9 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     // Stage 2: put the sorted LMS suffixes at the ends of their buckets, then induce.
     bk.ends(t, ctx);
     if let Some(lc) = &lms_counts {
-        // They come grouped by bucket: move each bucket's run as a block to the end of its
-        // bucket and clear the rest of the bucket, last bucket first. (A bucket holds no run
-        // of a lower bucket: those lie below its start.)
-        let mut src = m;
-        for c in (0..k).rev() {
-            let l = lc[c];
-            let end = bk.ptrs[c].to_usize();
-            let start = if c == 0 { 0 } else { bk.ptrs[c - 1].to_usize() };
-            src -= l;
-            sa.copy_within(src..src + l, end - l);
-            sa[start..end - l].fill(I::ZERO);
-        }
-        debug_assert_eq!(src, 0);
+        place_runs(sa, bk.ptrs, m, |c| lc[c]);
+    } else if let Some(runs) = &bk.runs {
+        place_runs(sa, bk.ptrs, m, |c| runs[c].to_usize());
     } else {
         fill_zero(&mut sa[m..], ctx);
         let ptrs = &mut *bk.ptrs;
@@ -306,6 +302,19 @@ fn stage1_induced<C: Sym, I: Idx>(
         }
         _ => None,
     };
+    // With a large alphabet, the same into `runs` if there is room for it and there are
+    // more LMS suffixes than buckets (with fewer, a pass over the buckets costs more than
+    // placing the suffixes one by one).
+    if k > m {
+        bk.runs = None;
+    }
+    if let (Some(counts), Some(runs)) = (&bk.counts, &mut bk.runs) {
+        let mut end = 0;
+        for c in 0..k {
+            end += counts[c].to_usize();
+            runs[c] = I::from_usize(end - bk.ptrs[c].to_usize());
+        }
+    }
     trace!(tm, "  count+place m={m}");
     bk.starts(t, ctx);
     induce_l::<C, I, true>(t, sa, bk.ptrs, ctx);
@@ -396,6 +405,43 @@ struct Buckets<'a, I> {
     counts: Option<&'a mut [I]>,
     /// The bucket pointers the passes move.
     ptrs: &'a mut [I],
+    /// With a large alphabet and room for it, the LMS suffixes per bucket, kept from stage 1
+    /// so that stage 2 can place the sorted ones as blocks.
+    runs: Option<&'a mut [I]>,
+}
+
+/// Puts the sorted LMS suffixes in `sa[..m]` at the ends of their buckets (`ends`, one past
+/// each bucket's end), given the number `run(c)` of them in bucket `c`, and clears the rest
+/// of `sa`. They come grouped by bucket: each bucket's run moves as a block, last bucket
+/// first. (A bucket holds no run of a lower bucket: those lie below its start.) Against
+/// placing them one by one, this reads neither the text nor the pointers at random.
+fn place_runs<I: Idx>(sa: &mut [I], ends: &[I], m: usize, run: impl Fn(usize) -> usize) {
+    let mut src = m;
+    // Everything from `hi` up is placed (or cleared).
+    let mut hi = sa.len();
+    for c in (0..ends.len()).rev() {
+        let l = run(c);
+        if l == 0 {
+            continue;
+        }
+        let end = ends[c].to_usize();
+        // Between this run and the one above: the rest of the buckets from here up to it. No
+        // run still to move lies there (they fit below this bucket's end).
+        sa[end..hi].fill(I::ZERO);
+        src -= l;
+        // Up, so from the top down. (Most runs of a reduced text are a few entries long, and
+        // a loop beats a call to memmove there.)
+        if l > 32 {
+            sa.copy_within(src..src + l, end - l);
+        } else {
+            for i in (0..l).rev() {
+                sa[end - l + i] = sa[src + i];
+            }
+        }
+        hi = end - l;
+    }
+    debug_assert_eq!(src, 0);
+    sa[..hi].fill(I::ZERO);
 }
 
 impl<I: Idx> Buckets<'_, I> {

@@ -279,3 +279,27 @@ fn parallel_lengths_around_block_boundaries() {
         check_all(&periodic);
     }
 }
+
+#[test]
+fn large_alphabet_levels_place_their_runs_as_blocks() {
+    // Words drawn at random from a vocabulary of 40 random ones: the LMS substrings repeat
+    // (within words and across the 1600 pairs of them), so the first reduced text has an
+    // alphabet of thousands of names and more LMS suffixes than names (here 2819 and 13731),
+    // with room below the array's end for the third bucket array that lets stage 2 place the
+    // sorted LMS suffixes bucket by bucket.
+    let mut x = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let words: Vec<Vec<u8>> = (0..40)
+        .map(|_| (0..next() % 9 + 2).map(|_| next() as u8).collect())
+        .collect();
+    let mut text = Vec::new();
+    while text.len() < 120_000 {
+        text.extend_from_slice(&words[(next() % 40) as usize]);
+    }
+    check_all(&text);
+}
