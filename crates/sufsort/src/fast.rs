@@ -1,5 +1,6 @@
-//! The crate's only unsafe code: cache prefetch hints, byte comparisons 16 at a time, and a
-//! shared, atomic view of an index slice for parallel scatters.
+//! The crate's only unsafe code: cache prefetch hints, comparisons of neighbouring symbols
+//! several at a time (SSE2), and a shared, atomic view of an index slice for parallel
+//! scatters.
 #![allow(unsafe_code)]
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -51,12 +52,7 @@ pub(crate) fn byte_cmp_masks(w: &[u8]) -> (u64, u64) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let (mut lt, mut eq) = (0u64, 0u64);
-        for j in 0..64 {
-            lt |= u64::from(w[j] < w[j + 1]) << j;
-            eq |= u64::from(w[j] == w[j + 1]) << j;
-        }
-        (lt, eq)
+        crate::index::scalar_cmp_masks(w)
     }
 }
 
@@ -95,12 +91,7 @@ pub(crate) fn u32_cmp_masks(w: &[u32]) -> (u64, u64) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
-        let (mut lt, mut eq) = (0u64, 0u64);
-        for j in 0..64 {
-            lt |= u64::from(w[j] < w[j + 1]) << j;
-            eq |= u64::from(w[j] == w[j + 1]) << j;
-        }
-        (lt, eq)
+        crate::index::scalar_cmp_masks(w)
     }
 }
 

@@ -81,14 +81,20 @@ pub(crate) trait Sym: Copy + Eq + Ord + Send + Sync + Debug + 'static {
     /// `w[j] == w[j + 1]`. `w` holds at least 65 symbols.
     #[inline(always)]
     fn cmp_masks(w: &[Self]) -> (u64, u64) {
-        let w = &w[..65];
-        let (mut lt, mut eq) = (0u64, 0u64);
-        for j in 0..64 {
-            lt |= u64::from(w[j] < w[j + 1]) << j;
-            eq |= u64::from(w[j] == w[j + 1]) << j;
-        }
-        (lt, eq)
+        scalar_cmp_masks(w)
     }
+}
+
+/// [`Sym::cmp_masks`] one comparison at a time.
+#[inline(always)]
+pub(crate) fn scalar_cmp_masks<C: Sym>(w: &[C]) -> (u64, u64) {
+    let w = &w[..65];
+    let (mut lt, mut eq) = (0u64, 0u64);
+    for j in 0..64 {
+        lt |= u64::from(w[j] < w[j + 1]) << j;
+        eq |= u64::from(w[j] == w[j + 1]) << j;
+    }
+    (lt, eq)
 }
 
 impl Sym for u8 {

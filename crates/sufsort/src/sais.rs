@@ -629,10 +629,10 @@ fn s_type<C: Sym>(t: &[C], i: usize, s_next: Option<bool>) -> bool {
 ///
 /// Position `j` is S-type if `lt[j]`, or if `eq[j]` and position `j + 1` is: a type travels
 /// down a run of equal symbols as a carry travels up an addition. With the bits reversed,
-/// adding `lt` (a carry is generated) to `lt | eq` (it is generated or passed on) with the
-/// type above as the carry in, the carry out of each bit is that position's type; the sum
-/// gives the carries into the bits (`sum ^ a ^ b`), and the overflow the carry out of the
-/// top one.
+/// adding `g = lt` (a carry is generated) to `b = lt | eq` (it is generated or passed on)
+/// with the type above as the carry in, the carry out of each bit is that position's type;
+/// the sum gives the carries into the bits (`sum ^ g ^ b`), and the overflow the carry out
+/// of the top one.
 #[inline(always)]
 fn s_word(lt: u64, eq: u64, s_above: bool) -> u64 {
     let g = lt.reverse_bits();

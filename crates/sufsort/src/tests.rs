@@ -3,7 +3,7 @@
 
 use proptest::prelude::*;
 
-use crate::index::Sym;
+use crate::index::{scalar_cmp_masks, Sym};
 use crate::sais::{
     chunk_end_types, for_each_lms_batch, for_each_type_word, lms_substring_len, sais, Ctx,
 };
@@ -139,16 +139,6 @@ fn check_type_words<C: Sym>(t: &[C], cuts: &[prop::sample::Index]) -> Result<(),
     Ok(())
 }
 
-/// The comparison masks of 65 symbols, one by one.
-fn cmp_masks_naive<C: Sym>(w: &[C]) -> (u64, u64) {
-    let (mut lt, mut eq) = (0, 0);
-    for j in 0..64 {
-        lt |= u64::from(w[j] < w[j + 1]) << j;
-        eq |= u64::from(w[j] == w[j + 1]) << j;
-    }
-    (lt, eq)
-}
-
 /// Every LMS substring's length from the types computed right to left, the textbook way.
 pub(crate) fn lms_lengths_naive(t: &[u8]) -> Vec<(usize, usize)> {
     let n = t.len();
@@ -216,7 +206,7 @@ proptest! {
     ) {
         check_type_words(&text, &cuts)?;
         for w in text.windows(65) {
-            prop_assert_eq!(u8::cmp_masks(w), cmp_masks_naive(w));
+            prop_assert_eq!(u8::cmp_masks(w), scalar_cmp_masks(w));
         }
     }
 
@@ -232,7 +222,7 @@ proptest! {
     ) {
         check_type_words(&text, &cuts)?;
         for w in text.windows(65) {
-            prop_assert_eq!(u32::cmp_masks(w), cmp_masks_naive(w));
+            prop_assert_eq!(u32::cmp_masks(w), scalar_cmp_masks(w));
         }
     }
 
