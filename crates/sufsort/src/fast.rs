@@ -43,7 +43,7 @@ pub(crate) fn byte_cmp_masks(w: &[u8]) -> (u64, u64) {
                 // a <= b (unsigned) exactly where max(a, b) == b.
                 let l = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(a, b), b));
                 let e = _mm_movemask_epi8(_mm_cmpeq_epi8(a, b));
-                (l as u32 as u64 & 0xffff, e as u32 as u64 & 0xffff)
+                (l as u32 as u64, e as u32 as u64)
             };
             le |= l << at;
             eq |= e << at;

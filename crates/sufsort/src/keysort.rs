@@ -32,7 +32,7 @@ use rayon::prelude::*;
 use crate::fast::prefetch;
 use crate::index::Idx;
 use crate::sais::{
-    chunk_end_types, for_each_lms_batch, for_each_type_word, lms_substring_len, Ctx,
+    bits_down, chunk_end_types, for_each_lms_batch, for_each_type_word, lms_substring_len, Ctx,
 };
 
 /// Buckets: one per first two bytes.
@@ -286,14 +286,13 @@ fn for_each_lms_key(
     let (mut hi, mut above) = (w, 0u64);
     // (The type given for suffix `n`, if `w` is `n`, means nothing.)
     let s_w = s_w.filter(|_| w < n);
-    for_each_type_word(t, lo, w, s_w, |q0, s, mut lms| {
+    for_each_type_word(t, lo, w, s_w, |q0, s, lms| {
         // The types from `q0` up, through the block above (a key reads at most four
         // positions past its LMS position).
         let types = u128::from(s) | (u128::from(above) << (hi - q0));
         // Keys for the LMS positions only; those from `b` on (the next chunk's) only tell
         // where the substrings before them end.
-        while lms != 0 {
-            let j = 63 - lms.leading_zeros() as usize;
+        for j in bits_down(lms) {
             let p = q0 + j;
             let ty = (types >> (j + 2)) as u64; // bit i: the type of p + 2 + i
             let len = end - p;
@@ -309,7 +308,6 @@ fn for_each_lms_key(
             buf[e] = (p, ((codes << 1) | u64::from(long)) as u32);
             e += usize::from(p < b);
             end = p + 1;
-            lms ^= 1 << j;
         }
         if e >= BATCH {
             f(&buf[..e]);

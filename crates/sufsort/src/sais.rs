@@ -372,7 +372,7 @@ fn bucket_ends<I: Idx>(counts: &[I], ptrs: &mut [I]) {
 /// `sa[n - count..n]` (`n = t.len()`; `count` must be their number). Every other entry of `sa`
 /// keeps its value.
 ///
-/// The LMS positions come from [`for_each_type_word`], 64 positions at a time. Each is
+/// The LMS positions come from [`for_each_lms_in`], 64 positions at a time. Each is
 /// written at the next free slot, which moves only for the kept ones (`keep` is data, and a
 /// branch on it mispredicts); the one slot below the range that the last writes land on is
 /// restored afterwards.
@@ -386,14 +386,9 @@ fn gather_lms<C: Sym, I: Idx>(t: &[C], sa: &mut [I], count: usize, keep: impl Fn
     let below = n - count - 1;
     let saved = sa[below];
     let mut w = n;
-    for_each_type_word(t, 0, n, None, |q0, _, mut lms| {
-        while lms != 0 {
-            let j = 63 - lms.leading_zeros() as usize;
-            let p = q0 + j;
-            sa[w - 1] = I::from_usize(p);
-            w -= usize::from(keep(p));
-            lms ^= 1 << j;
-        }
+    for_each_lms_in(t, 0, n, None, |p| {
+        sa[w - 1] = I::from_usize(p);
+        w -= usize::from(keep(p));
     });
     debug_assert_eq!(w, n - count);
     sa[below] = saved;
@@ -593,12 +588,10 @@ pub(crate) fn for_each_lms_batch<C: Sym>(
     const BATCH: usize = 1024;
     let mut buf = [0usize; BATCH + 64];
     let mut k = 0;
-    for_each_type_word(t, a, b, s_b, |q0, _, mut lms| {
-        while lms != 0 {
-            let j = 63 - lms.leading_zeros() as usize;
+    for_each_type_word(t, a, b, s_b, |q0, _, lms| {
+        for j in bits_down(lms) {
             buf[k] = q0 + j;
             k += 1;
-            lms ^= 1 << j;
         }
         if k >= BATCH {
             f(&buf[..k]);
@@ -690,7 +683,7 @@ pub(crate) fn for_each_type_word<C: Sym>(
 }
 
 /// Calls `f` with the LMS positions in `a..b`, right to left, given the type of suffix `b`
-/// (`None` if `b == n`).
+/// (`None` if `b == n`), read off the LMS bits of [`for_each_type_word`].
 fn for_each_lms_in<C: Sym>(
     t: &[C],
     a: usize,
@@ -698,18 +691,23 @@ fn for_each_lms_in<C: Sym>(
     s_b: Option<bool>,
     mut f: impl FnMut(usize),
 ) {
-    let lo = a.max(1); // position 0 is never LMS
-    if lo >= b {
-        return;
-    }
-    let mut s = s_type(t, b - 1, s_b); // the type of suffix q
-    for q in (lo..b).rev() {
-        let s_prev = s_before(t[q - 1], t[q], s);
-        if s && !s_prev {
-            f(q);
+    for_each_type_word(t, a, b, s_b, |q0, _, lms| {
+        for j in bits_down(lms) {
+            f(q0 + j);
         }
-        s = s_prev;
-    }
+    });
+}
+
+/// The set bits of `w`, highest first.
+#[inline(always)]
+pub(crate) fn bits_down(mut w: u64) -> impl Iterator<Item = usize> {
+    std::iter::from_fn(move || {
+        (w != 0).then(|| {
+            let j = 63 - w.leading_zeros() as usize;
+            w ^= 1 << j;
+            j
+        })
+    })
 }
 
 /// For chunks `bounds` (consecutive, covering `t`), the type of the suffix just past each
@@ -1363,13 +1361,7 @@ mod drop_tests {
     /// sequential ones drop, and leave the same names, positions and bit sets.
     #[test]
     fn parallel_passes_agree_with_sequential() {
-        let mut x = 0x2545_f491_4f6c_dd1d_u64;
-        let mut rand = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rand = crate::tests::xorshift(0x2545_f491_4f6c_dd1d);
         for m in [1usize, 63, 64, 65, 700, 3000] {
             let n = 2 * m + 2;
             // LMS positions 2, 4, ..., 2m in a random rank order, named as naming does: in
@@ -1382,7 +1374,7 @@ mod drop_tests {
             let mut names = Vec::with_capacity(m);
             for i in 0..m {
                 let last = names.last().copied().unwrap_or(0);
-                names.push(if i == 0 || rand() % 2 == 0 {
+                names.push(if i == 0 || rand().is_multiple_of(2) {
                     last + 1
                 } else {
                     last

@@ -85,6 +85,16 @@ pub(crate) fn runny() -> impl Strategy<Value = Vec<u8>> {
     })
 }
 
+/// A xorshift generator: reproducible pseudo-random words for tests.
+pub(crate) fn xorshift(mut x: u64) -> impl FnMut() -> u64 {
+    move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    }
+}
+
 /// Runs of up to 150 equal symbols, drawn from `syms`: long enough that a type travels across
 /// several 64-position words.
 fn long_runs<C: Sym>(syms: Vec<C>) -> impl Strategy<Value = Vec<C>> {
@@ -142,11 +152,7 @@ fn check_type_words<C: Sym>(t: &[C], cuts: &[prop::sample::Index]) -> Result<(),
 /// Every LMS substring's length from the types computed right to left, the textbook way.
 pub(crate) fn lms_lengths_naive(t: &[u8]) -> Vec<(usize, usize)> {
     let n = t.len();
-    let mut s_type = vec![false; n + 1];
-    s_type[n] = true; // the virtual sentinel
-    for i in (0..n).rev() {
-        s_type[i] = i + 1 < n && (t[i] < t[i + 1] || (t[i] == t[i + 1] && s_type[i + 1]));
-    }
+    let s_type = s_types_naive(t);
     let lms: Vec<usize> = (1..n).filter(|&i| s_type[i] && !s_type[i - 1]).collect();
     lms.iter()
         .enumerate()
@@ -277,13 +283,7 @@ fn large_alphabet_levels_place_their_runs_as_blocks() {
     // alphabet of thousands of names and more LMS suffixes than names (here 2819 and 13731),
     // with room below the array's end for the third bucket array that lets stage 2 place the
     // sorted LMS suffixes bucket by bucket.
-    let mut x = 0x2545_f491_4f6c_dd1du64;
-    let mut next = move || {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        x
-    };
+    let mut next = xorshift(0x2545_f491_4f6c_dd1d);
     let words: Vec<Vec<u8>> = (0..40)
         .map(|_| (0..next() % 9 + 2).map(|_| next() as u8).collect())
         .collect();
