@@ -56,6 +56,37 @@ pub(crate) fn byte_cmp_masks(w: &[u8]) -> (u64, u64) {
     }
 }
 
+/// [`byte_cmp_masks`] for 16 comparisons: bit `j` of the first mask is `w[j] < w[j + 1]`,
+/// of the second `w[j] == w[j + 1]`, for `j` in `0..16`.
+#[inline(always)]
+pub(crate) fn byte_cmp_masks16(w: &[u8; 17]) -> (u32, u32) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{
+            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8,
+        };
+        // SAFETY: SSE2 is part of the x86_64 baseline. The unaligned loads read bytes 0..16
+        // and 1..17 of `w`, which has 17.
+        let (le, eq) = unsafe {
+            let a = _mm_loadu_si128(w.as_ptr().cast::<__m128i>());
+            let b = _mm_loadu_si128(w.as_ptr().add(1).cast::<__m128i>());
+            let le = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(a, b), b));
+            let eq = _mm_movemask_epi8(_mm_cmpeq_epi8(a, b));
+            (le as u32, eq as u32)
+        };
+        (le & !eq, eq)
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let (mut lt, mut eq) = (0u32, 0u32);
+        for j in 0..16 {
+            lt |= u32::from(w[j] < w[j + 1]) << j;
+            eq |= u32::from(w[j] == w[j + 1]) << j;
+        }
+        (lt, eq)
+    }
+}
+
 /// [`crate::index::Sym::cmp_masks`] for 32-bit symbols, like [`byte_cmp_masks`]. `w` holds at
 /// least 65 symbols.
 #[inline(always)]
