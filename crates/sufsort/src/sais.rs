@@ -86,6 +86,13 @@ const PREFETCH: usize = 32;
 /// Sorts the suffixes of `t` (symbols below `k`) into `sa[..t.len()]`, using `sa[t.len()..]`
 /// as scratch space.
 pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
+    sais_level(t, sa, k, false, ctx);
+}
+
+/// [`sais`], told with `counted` that the scratch space starts with the number of each
+/// symbol in `t` (`k` entries), as the level above leaves them for its reduced text. They are
+/// used only where this level keeps its counts there (room for two bucket arrays).
+fn sais_level<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, counted: bool, ctx: &Ctx) {
     let n = t.len();
     debug_assert!(sa.len() >= n);
     debug_assert!(n as u64 <= I::MAX_LEN);
@@ -103,6 +110,13 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     // bounds are needed (slower, but no memory beyond the output array); the heap otherwise.
     // With a large alphabet and room for a third array, the LMS suffixes per bucket too.
     let mut heap = Vec::new();
+    let counted = counted && free.len() >= 2 * k;
+    #[cfg(debug_assertions)]
+    if counted {
+        let mut recount = vec![I::ZERO; k];
+        count_symbols(t, &mut recount, ctx);
+        debug_assert!(recount[..] == free[..k], "counts left by the level above");
+    }
     let mut bk = if free.len() >= 2 * k {
         let (a, b) = free.split_at_mut(k);
         let (b, c) = b.split_at_mut(k);
@@ -153,17 +167,19 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
         }
         _ => None,
     };
+    let keyed_path = keyed.is_some();
     let (m, names, lms_counts) = match keyed {
         Some((m, lc)) => {
             trace!(tm, "key sort m={m}");
             let (lms, rest) = sa.split_at_mut(m);
             fill_zero(rest, ctx);
-            let names = number_marked(lms, rest, may_drop, ctx);
+            // The marks stay: the reduced text's symbol counts are read off them below.
+            let names = number_marked(lms, rest, may_drop, true, ctx);
             trace!(tm, "naming names={names}");
             (m, names, Some(lc))
         }
         None => {
-            let (m, lms_counts) = stage1_induced(t, sa, &mut bk, par, ctx);
+            let (m, lms_counts) = stage1_induced(t, sa, &mut bk, par, counted, ctx);
             trace!(tm, "stage1 m={m}");
             let names = name_lms_substrings(t, sa, m, may_drop, ctx);
             trace!(tm, "naming names={names}");
@@ -174,11 +190,23 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
     // Leave out of the recursion what the names alone already place. (If not, the marks
     // go when the names are gathered.)
     let drop = names < m && (large_k || (ctx.drop_unique_mostly && 2 * names > m));
+    if keyed_path && drop {
+        unmark(&mut sa[..m], ctx);
+    }
     let dropped = if drop { drop_unique(sa, m, ctx) } else { None };
     let f = dropped.as_ref().map_or(0, |d| d.count);
     trace!(tm, "drop unique f={f}");
     gather_names(sa, m, ctx);
     trace!(tm, "gather names");
+    // After the key sort, with nothing dropped, each name's count is the length of its run of
+    // sorted LMS positions (a new one at each mark): the recursion takes them from its
+    // scratch space, `sa[m..]`, where they fit, instead of counting its text.
+    let counts_left = keyed_path && !drop && names < m && m + names <= n - m;
+    if counts_left {
+        let (lms, rest) = sa.split_at_mut(m);
+        counts_from_marks(lms, &mut rest[..names]);
+        trace!(tm, "counts from marks");
+    }
     // The reduced text is `sa[n - mr..]`; the dropped suffixes, in rank order, go just
     // before it, out of the recursion's reach.
     let mr = m - f;
@@ -191,7 +219,7 @@ pub(crate) fn sais<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, ctx: &Ctx) {
         let (work, rest) = sa.split_at_mut(n - m);
         let reduced = &rest[f..];
         if names - f < mr {
-            sais::<I, I>(reduced, work, names - f, ctx);
+            sais_level::<I, I>(reduced, work, names - f, counts_left, ctx);
         } else {
             for (i, &name) in reduced.iter().enumerate() {
                 work[name.to_usize()] = I::from_usize(i);
@@ -272,6 +300,7 @@ fn stage1_induced<C: Sym, I: Idx>(
     sa: &mut [I],
     bk: &mut Buckets<'_, I>,
     par: bool,
+    counted: bool,
     ctx: &Ctx,
 ) -> (usize, Option<[usize; 256]>) {
     let k = bk.ptrs.len();
@@ -282,7 +311,7 @@ fn stage1_induced<C: Sym, I: Idx>(
     let m = match (&mut bk.counts, par) {
         (Some(counts), true) => count_and_place_lms_par(t, sa, counts, bk.ptrs, ctx),
         _ => {
-            if let Some(counts) = &mut bk.counts {
+            if let Some(counts) = bk.counts.as_mut().filter(|_| !counted) {
                 count_symbols(t, counts, ctx);
             }
             place_lms_seq(t, sa, bk, ctx)
@@ -953,7 +982,7 @@ fn name_lms_substrings<C: Sym, I: Idx>(
         lms.par_chunks_mut(chunk)
             .zip(firsts)
             .for_each(|(part, before)| mark(part, before));
-        names = number_marked(lms, rest, mark_unique, ctx);
+        names = number_marked(lms, rest, mark_unique, false, ctx);
     } else {
         // One pass: compare with the previous substring, then name it. Each entry's name
         // is stored one step late, when the next entry tells whether it is unique (new, and
@@ -995,8 +1024,14 @@ fn name_lms_substrings<C: Sym, I: Idx>(
 /// Names the sorted LMS substrings in `lms`, each marked (`Idx::FLAG`) if it differs from the
 /// one before: LMS position `p` gets its name (1-based) in `rest[p / 2]` (every other entry
 /// of `rest` must be zero), marked there if unique and `mark_unique`. Clears the marks in
-/// `lms`. Returns the number of distinct names.
-fn number_marked<I: Idx>(lms: &mut [I], rest: &mut [I], mark_unique: bool, ctx: &Ctx) -> usize {
+/// `lms` unless `keep_marks`. Returns the number of distinct names.
+fn number_marked<I: Idx>(
+    lms: &mut [I],
+    rest: &mut [I],
+    mark_unique: bool,
+    keep_marks: bool,
+    ctx: &Ctx,
+) -> usize {
     let m = lms.len();
     if m == 0 {
         return 0;
@@ -1032,7 +1067,9 @@ fn number_marked<I: Idx>(lms: &mut [I], rest: &mut [I], mark_unique: bool, ctx: 
                 let new = part[i].is_flagged();
                 if new {
                     name += 1;
-                    part[i] = part[i].unflagged();
+                    if !keep_marks {
+                        part[i] = part[i].unflagged();
+                    }
                 }
                 // Unique: a new name, and the next entry starts another.
                 let unique =
@@ -1041,10 +1078,40 @@ fn number_marked<I: Idx>(lms: &mut [I], rest: &mut [I], mark_unique: bool, ctx: 
                 if unique {
                     v = v.flagged();
                 }
-                I::store(&view[part[i].to_usize() / 2], v);
+                I::store(&view[part[i].unflagged().to_usize() / 2], v);
             }
         });
     names
+}
+
+/// Clears the marks of `s`.
+fn unmark<I: Idx>(s: &mut [I], ctx: &Ctx) {
+    let clear = |part: &mut [I]| part.iter_mut().for_each(|v| *v = v.unflagged());
+    if ctx.par(s.len()) {
+        s.par_chunks_mut(ctx.chunk(s.len())).for_each(clear);
+    } else {
+        clear(s);
+    }
+}
+
+/// The number of LMS substrings with each name, into `counts` (one entry per name), from
+/// the sorted LMS positions `lms` with a mark on each that starts a new name.
+///
+/// Branch-free (the marks are data): every entry stores its name's count so far, and the last
+/// store before the next mark is the final one.
+fn counts_from_marks<I: Idx>(lms: &[I], counts: &mut [I]) {
+    let mut name = 0;
+    let mut start = 0;
+    for (i, v) in lms.iter().enumerate().skip(1) {
+        let new = v.is_flagged();
+        counts[name] = I::from_usize(i - start);
+        name += usize::from(new);
+        start = if new { i } else { start };
+    }
+    if let Some(last) = counts.get_mut(name) {
+        *last = I::from_usize(lms.len() - start);
+    }
+    debug_assert_eq!(name + 1, counts.len());
 }
 
 /// Moves the non-zero names in `sa[m..]` (1-based, at `m + p / 2` for LMS position `p`, maybe
@@ -1399,6 +1466,41 @@ mod drop_tests {
                     assert_eq!(da.rank.0, db.rank.0, "m = {m}");
                 }
                 _ => panic!("only one dropped, m = {m}"),
+            }
+        }
+    }
+
+    /// The counts read off the marks are the run lengths of the names that
+    /// `number_marked` gives (which keeps the marks when asked), over lengths 1-69 and
+    /// several densities of marks.
+    #[test]
+    fn counts_from_marks_are_the_names_run_lengths() {
+        let mut next = crate::tests::xorshift(7);
+        for len in 1..70 {
+            for density in [1, 2, 5, 64] {
+                // Sorted positions 0, 2, 4, ...; the first always starts a name.
+                let lms: Vec<u32> = (0..len as u32)
+                    .map(|i| {
+                        let new = i == 0 || next().is_multiple_of(density);
+                        if new {
+                            (2 * i) | F
+                        } else {
+                            2 * i
+                        }
+                    })
+                    .collect();
+                for ctx in ctxs() {
+                    let (mut l, mut rest) = (lms.clone(), vec![0u32; len + 1]);
+                    let names = number_marked(&mut l, &mut rest, false, true, &ctx);
+                    assert_eq!(l, lms, "marks kept");
+                    let mut want = vec![0u32; names];
+                    for i in 0..len {
+                        want[rest[i] as usize - 1] += 1;
+                    }
+                    let mut counts = vec![0u32; names];
+                    counts_from_marks(&lms, &mut counts);
+                    assert_eq!(counts, want, "len {len} density {density}");
+                }
             }
         }
     }
