@@ -17,7 +17,9 @@
 //!
 //! At the top level the LMS substrings are sorted by a radix step on their first two bytes
 //! and a sort on keys of the bytes and types that follow (`keysort`), in place in the array;
-//! the levels of the recursion use induced sorting throughout. The scans that find the LMS
+//! the levels of the recursion use induced sorting throughout. The first of them takes its
+//! symbol counts from that sort (each name is as frequent as its run of sorted LMS
+//! positions is long) instead of counting its text. The scans that find the LMS
 //! positions compute the suffix types 64 positions at a time: comparison masks of
 //! neighbouring symbols (SSE2 on x86_64) and one addition, whose carries run down the runs of
 //! equal symbols as the types do.
