@@ -23,41 +23,23 @@ pub(crate) fn prefetch<T>(slice: &[T], i: usize) {
 }
 
 /// [`crate::index::Sym::cmp_masks`] for bytes: for `j` in `0..64`, bit `j` of the first mask
-/// is `w[j] < w[j + 1]`, of the second `w[j] == w[j + 1]`. `w` holds at least 65 bytes.
+/// is `w[j] < w[j + 1]`, of the second `w[j] == w[j + 1]`. `w` holds at least 65 bytes. Four
+/// steps of [`byte_cmp_masks16`].
 #[inline(always)]
 pub(crate) fn byte_cmp_masks(w: &[u8]) -> (u64, u64) {
     let w = &w[..65];
-    #[cfg(target_arch = "x86_64")]
-    {
-        use std::arch::x86_64::{
-            __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_max_epu8, _mm_movemask_epi8,
-        };
-        let (mut le, mut eq) = (0u64, 0u64);
-        for k in 0..4 {
-            let at = 16 * k;
-            // SAFETY: SSE2 is part of the x86_64 baseline. Both unaligned loads read 16 bytes
-            // inside `w` (`at + 17 <= 65`, and `w` has 65 bytes, checked above).
-            let (l, e) = unsafe {
-                let a = _mm_loadu_si128(w.as_ptr().add(at).cast::<__m128i>());
-                let b = _mm_loadu_si128(w.as_ptr().add(at + 1).cast::<__m128i>());
-                // a <= b (unsigned) exactly where max(a, b) == b.
-                let l = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(a, b), b));
-                let e = _mm_movemask_epi8(_mm_cmpeq_epi8(a, b));
-                (l as u32 as u64, e as u32 as u64)
-            };
-            le |= l << at;
-            eq |= e << at;
-        }
-        (le & !eq, eq)
+    let (mut lt, mut eq) = (0u64, 0u64);
+    for at in (0..64).step_by(16) {
+        let step: &[u8; 17] = w[at..at + 17].try_into().expect("17 bytes");
+        let (l, e) = byte_cmp_masks16(step);
+        lt |= u64::from(l) << at;
+        eq |= u64::from(e) << at;
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    {
-        crate::index::scalar_cmp_masks(w)
-    }
+    (lt, eq)
 }
 
-/// [`byte_cmp_masks`] for 16 comparisons: bit `j` of the first mask is `w[j] < w[j + 1]`,
-/// of the second `w[j] == w[j + 1]`, for `j` in `0..16`.
+/// Bit `j` of the first mask is `w[j] < w[j + 1]`, of the second `w[j] == w[j + 1]`, for `j`
+/// in `0..16`.
 #[inline(always)]
 pub(crate) fn byte_cmp_masks16(w: &[u8; 17]) -> (u32, u32) {
     #[cfg(target_arch = "x86_64")]
@@ -70,6 +52,7 @@ pub(crate) fn byte_cmp_masks16(w: &[u8; 17]) -> (u32, u32) {
         let (le, eq) = unsafe {
             let a = _mm_loadu_si128(w.as_ptr().cast::<__m128i>());
             let b = _mm_loadu_si128(w.as_ptr().add(1).cast::<__m128i>());
+            // a <= b (unsigned) exactly where max(a, b) == b.
             let le = _mm_movemask_epi8(_mm_cmpeq_epi8(_mm_max_epu8(a, b), b));
             let eq = _mm_movemask_epi8(_mm_cmpeq_epi8(a, b));
             (le as u32, eq as u32)
