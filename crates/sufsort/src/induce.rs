@@ -1,5 +1,7 @@
-//! The induced-sorting passes: sequential, pipelined (two threads) and block-parallel (three
-//! or more).
+//! The induced-sorting passes: sequential, pipelined (two threads), block-parallel (three or
+//! more), and for the final passes over a byte text, in bucket-bounded blocks (the
+//! right-to-left pass from two threads on, the left-to-right one from three; described above
+//! `bucket_blocks` below).
 //!
 //! Entry conventions (see `sais.rs`): 0 is empty (or suffix 0, which induces nothing); a plain
 //! entry `j > 0` induces `j - 1` in the left-to-right pass, a marked one in the right-to-left
@@ -82,12 +84,19 @@ pub(crate) fn induce_l<C: Sym, I: Idx, const STAGE1: bool>(
     ctx: &Ctx,
 ) {
     let n = t.len();
+    // With two threads the pipelined form of this pass was as fast in a fast stretch of the
+    // VM and faster in a slow one; the right-to-left pass gained from the blocks in both.
+    let blocks = bucket_blocks::<C, I, STAGE1>(t, ptrs, false, ctx).filter(|_| ctx.par_induce(n));
     // Suffix n-1 comes right after the virtual sentinel, the smallest suffix.
     let c = t[n - 1].sym();
     let p = ptrs[c].to_usize();
     sa[p] = l_entry(t, n - 1);
     ptrs[c] = I::from_usize(p + 1);
-    if ctx.par_induce(n) {
+    if let Some((bytes, ptrs, starts)) =
+        blocks.and_then(|s| Some((C::as_bytes(t)?, byte_ptrs(ptrs)?, s)))
+    {
+        induce_l_blocks(bytes, sa, ptrs, &starts, ctx);
+    } else if ctx.par_induce(n) {
         induce_l_par::<C, I, STAGE1>(t, sa, ptrs, ctx);
     } else if ctx.par(n) {
         induce_l_pipe::<C, I, STAGE1>(t, sa, ptrs, ctx);
@@ -103,7 +112,11 @@ pub(crate) fn induce_s<C: Sym, I: Idx, const STAGE1: bool>(
     ptrs: &mut [I],
     ctx: &Ctx,
 ) {
-    if ctx.par_induce(t.len()) {
+    if let Some((bytes, ptrs, starts)) = bucket_blocks::<C, I, STAGE1>(t, ptrs, true, ctx)
+        .and_then(|s| Some((C::as_bytes(t)?, byte_ptrs(ptrs)?, s)))
+    {
+        induce_s_blocks(bytes, sa, ptrs, &starts, ctx);
+    } else if ctx.par_induce(t.len()) {
         induce_s_par::<C, I, STAGE1>(t, sa, ptrs, ctx);
     } else if ctx.par(t.len()) {
         induce_s_pipe::<C, I, STAGE1>(t, sa, ptrs, ctx);
@@ -407,6 +420,331 @@ fn induce_s_par<C: Sym, I: Idx, const STAGE1: bool>(
         scatter(sa, cache, chunk);
         e = s;
     }
+}
+
+// The final passes over a byte text, from two threads on, run in blocks that no entry is
+// induced into ("bucket-bounded blocks"). Take the left-to-right pass with the scan at `s`,
+// every entry before `s` done. Then `sa[s]` is final, and of the rest of its bucket `c` the
+// slots before the bucket pointer `q` (the L-type entries induced so far) are final too, and
+// so is the S-type part at the bucket's end, which holds the seeds and zeros and which this
+// pass never writes. So if `s < q`, every slot of `s..q` is final; otherwise `s` is in the
+// S-type part, and every slot up to the end of the bucket is final, and after it the slots
+// of the next bucket before its pointer. An entry induced from such a block goes to a slot at
+// a bucket pointer, which is outside the block. So the block's entries can be read in
+// parallel, in parts, one part per thread. Each part records the (symbol, entry) to induce
+// from each of its entries, and counts its entries per symbol. Then, in order of parts, each
+// part's share of every bucket is cut from the bucket pointers (256 steps per part), and the
+// parts write their entries in parallel. Within a bucket the entries land in scan order, so
+// the result is that of the sequential pass, whatever the number of parts. The
+// right-to-left pass is the mirror image: the final slots are those after the bucket
+// pointer (S-type entries induced so far) and the whole L-type part of a bucket, which the
+// left-to-right pass filled.
+//
+// Blocks are at most `threads * ctx.block` entries. A block is cut short at a bucket pointer,
+// so a bucket whose entries induce entries of the same bucket (a run of one symbol) gives a
+// short block per step of the run; short blocks are scanned sequentially.
+
+/// The bucket starts of a byte text (with `n` at index 256), if the final pass over it should
+/// run in bucket-bounded blocks. `ptrs` holds the bucket starts, or with `ends` the bucket
+/// ends.
+fn bucket_blocks<C: Sym, I: Idx, const STAGE1: bool>(
+    t: &[C],
+    ptrs: &[I],
+    ends: bool,
+    ctx: &Ctx,
+) -> Option<[usize; 257]> {
+    if STAGE1 || !ctx.bucket_blocks || !ctx.par(t.len()) || ptrs.len() != 256 {
+        return None;
+    }
+    C::as_bytes(t)?;
+    let mut starts = [0usize; 257];
+    starts[256] = t.len();
+    let from = usize::from(ends);
+    for (s, p) in starts[from..].iter_mut().zip(&ptrs[..256 - from]) {
+        *s = p.to_usize();
+    }
+    Some(starts)
+}
+
+/// The pointers of a byte text's buckets as a fixed array.
+fn byte_ptrs<I: Idx>(ptrs: &mut [I]) -> Option<&mut [I; 256]> {
+    ptrs.try_into().ok()
+}
+
+/// One part of a bucket-bounded block: the (symbol, entry) pairs to induce from it, in scan
+/// order, their number per symbol, and then the next slot of each bucket for the part.
+struct Part<I> {
+    syms: Vec<u8>,
+    outs: Vec<I>,
+    len: usize,
+    counts: [usize; 256],
+    next: [usize; 256],
+}
+
+impl<I: Idx> Part<I> {
+    fn new(cap: usize) -> Self {
+        Part {
+            syms: vec![0; cap],
+            outs: vec![I::ZERO; cap],
+            len: 0,
+            counts: [0; 256],
+            next: [0; 256],
+        }
+    }
+
+    /// Records `(c, out)`.
+    #[inline(always)]
+    fn push(&mut self, c: u8, out: I) {
+        self.syms[self.len] = c;
+        self.outs[self.len] = out;
+        self.counts[usize::from(c)] += 1;
+        self.len += 1;
+    }
+
+    /// Writes the recorded entries: each at the next slot of its bucket, counting up
+    /// (left-to-right pass) or down.
+    fn place(&mut self, sa: &[I::Atomic], up: bool) {
+        let (syms, outs) = (&self.syms[..self.len], &self.outs[..self.len]);
+        for (&c, &out) in syms.iter().zip(outs) {
+            let next = &mut self.next[usize::from(c)];
+            let p = if up { *next } else { *next - 1 };
+            I::store(&sa[p], out);
+            *next = if up { p + 1 } else { p };
+        }
+    }
+}
+
+/// Locks `m`, also if a panicking thread held it (the pass is abandoned then anyway).
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Runs a pass in bucket-bounded blocks on every thread of the pool. `next(ptrs)` is the
+/// sequential part: it moves the scan on, scanning short blocks itself, and returns the next
+/// block to run in parts, or `None` at the end. `read(range, part)` reads one part of a block
+/// (`range`, a slice of it). `up`: the pass counts the bucket pointers up (left to right).
+///
+/// The work goes in rounds: reading a block's parts, then writing them. Any thread claims
+/// any part of the current round; the thread that finishes the round's last part does the
+/// sequential work between rounds (cutting the buckets between the parts, or `next`) and
+/// opens the next round. A thread only ever waits for parts that running threads have
+/// claimed, so the pass finishes however many of the pool's threads join in, and the result
+/// does not depend on which thread ran what.
+fn blocks_pass<I: Idx>(
+    ctx: &Ctx,
+    sa: &[I::Atomic],
+    ptrs: &mut [I; 256],
+    up: bool,
+    next: impl FnMut(&mut [I; 256]) -> Option<Range<usize>> + Send,
+    read: impl Fn(Range<usize>, &mut Part<I>) + Sync,
+) {
+    use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+    use std::sync::Mutex;
+    let threads = ctx.threads;
+    // Two parts per thread: the parts of a block take different times (their entries induce
+    // more or less), and with more parts than threads the faster ones take up the slack.
+    let nparts = 2 * threads;
+    let serial = Mutex::new((ptrs, next));
+    let first = {
+        let (ptrs, next) = &mut *lock(&serial);
+        next(ptrs)
+    };
+    let Some(first) = first else { return };
+    // Blocks have at most `threads * ctx.block` entries.
+    let cap = (threads * ctx.block).div_ceil(nparts);
+    let parts: Vec<Mutex<Part<I>>> = (0..nparts).map(|_| Mutex::new(Part::new(cap))).collect();
+    // The block of the current rounds.
+    let (start, end) = (AtomicUsize::new(first.start), AtomicUsize::new(first.end));
+    // The round (odd: reading, even: writing) in the high half, the next unclaimed part in the
+    // low half.
+    let round = AtomicU64::new(1 << 32);
+    let finished_parts = AtomicUsize::new(0);
+    let over = AtomicBool::new(false);
+    // The part `k` of the current block, `k = 0` first in scan order.
+    let part_range = |k: usize| {
+        let (s, e) = (start.load(Ordering::Relaxed), end.load(Ordering::Relaxed));
+        let len = (e - s).div_ceil(nparts);
+        if up {
+            (s + k * len).min(e)..(s + (k + 1) * len).min(e)
+        } else {
+            e.saturating_sub((k + 1) * len).max(s)..e.saturating_sub(k * len).max(s)
+        }
+    };
+    // Between rounds: returns whether there is another.
+    let between = |r: u64| -> bool {
+        let (ptrs, next) = &mut *lock(&serial);
+        if r % 2 == 1 {
+            // Cut each bucket between the parts, in scan order.
+            let mut parts: Vec<_> = parts.iter().map(lock).collect();
+            for (c, ptr) in ptrs.iter_mut().enumerate() {
+                let mut p = ptr.to_usize();
+                for part in parts.iter_mut() {
+                    part.next[c] = p;
+                    p = if up {
+                        p + part.counts[c]
+                    } else {
+                        p - part.counts[c]
+                    };
+                }
+                *ptr = I::from_usize(p);
+            }
+            true
+        } else if let Some(r) = next(ptrs) {
+            start.store(r.start, Ordering::Relaxed);
+            end.store(r.end, Ordering::Relaxed);
+            true
+        } else {
+            false
+        }
+    };
+    let work = || {
+        // A panic here must not leave the other threads waiting for this one's part.
+        let _stop = OnDrop(|| {
+            if std::thread::panicking() {
+                over.store(true, Ordering::Release);
+            }
+        });
+        let mut spins = 0;
+        while !over.load(Ordering::Acquire) {
+            let w = round.fetch_add(1, Ordering::AcqRel);
+            let (r, k) = (w >> 32, (w & 0xffff_ffff) as usize);
+            if k >= nparts {
+                // Every part of this round is claimed: wait for the next round.
+                while round.load(Ordering::Acquire) >> 32 == r && !over.load(Ordering::Acquire) {
+                    back_off(&mut spins);
+                }
+                spins = 0;
+                continue;
+            }
+            {
+                let mut part = lock(&parts[k]);
+                if r % 2 == 1 {
+                    part.len = 0;
+                    part.counts = [0; 256];
+                    read(part_range(k), &mut part);
+                } else {
+                    part.place(sa, up);
+                }
+            }
+            if finished_parts.fetch_add(1, Ordering::AcqRel) + 1 == nparts {
+                finished_parts.store(0, Ordering::Relaxed);
+                if between(r) {
+                    round.store((r + 1) << 32, Ordering::Release);
+                } else {
+                    over.store(true, Ordering::Release);
+                }
+            }
+        }
+    };
+    rayon::scope(|sc| {
+        for _ in 1..threads {
+            sc.spawn(|_| work());
+        }
+        work();
+    });
+}
+
+/// The final left-to-right pass over a byte text in bucket-bounded blocks. `starts` holds the
+/// bucket starts and `n`; `ptrs` the bucket pointers.
+fn induce_l_blocks<I: Idx>(
+    t: &[u8],
+    sa: &mut [I],
+    ptrs: &mut [I; 256],
+    starts: &[usize; 257],
+    ctx: &Ctx,
+) {
+    let n = sa.len();
+    let sa = I::atomic_view(sa);
+    let (most, least) = (ctx.threads * ctx.block, (ctx.block / 8).max(2));
+    let (mut s, mut c) = (0, 0);
+    let next = move |ptrs: &mut [I; 256]| {
+        while s < n {
+            while starts[c + 1] <= s {
+                c += 1;
+            }
+            let q = ptrs[c].to_usize();
+            let end = if s < q {
+                q
+            } else if c < 255 {
+                ptrs[c + 1].to_usize()
+            } else {
+                n
+            };
+            let r = s..end.min(s + most);
+            debug_assert!(!r.is_empty());
+            s = r.end;
+            if r.len() >= least {
+                return Some(r);
+            }
+            scan_l::<u8, I, false>(t, sa, r.start, r.end, ptrs);
+        }
+        None
+    };
+    blocks_pass(ctx, sa, ptrs, true, next, |r, part| {
+        for i in r.clone() {
+            if i + 2 * PREFETCH < r.end {
+                let a = I::load(&sa[i + 2 * PREFETCH]);
+                prefetch(t, ahead(a, induces_l(a)));
+            }
+            let v = I::load(&sa[i]);
+            if induces_l(v) {
+                let j = v.to_usize() - 1;
+                part.push(t[j], l_entry(t, j));
+            }
+        }
+    });
+}
+
+/// The final right-to-left pass over a byte text in bucket-bounded blocks. `starts` holds the
+/// bucket starts and `n`; `ptrs` the bucket pointers.
+fn induce_s_blocks<I: Idx>(
+    t: &[u8],
+    sa: &mut [I],
+    ptrs: &mut [I; 256],
+    starts: &[usize; 257],
+    ctx: &Ctx,
+) {
+    let sa = I::atomic_view(sa);
+    let (most, least) = (ctx.threads * ctx.block, (ctx.block / 8).max(2));
+    let (mut e, mut c) = (sa.len(), 255);
+    let next = move |ptrs: &mut [I; 256]| {
+        while e > 0 {
+            while starts[c] >= e {
+                c -= 1;
+            }
+            let p = ptrs[c].to_usize();
+            let start = if e > p {
+                p
+            } else if c > 0 {
+                ptrs[c - 1].to_usize()
+            } else {
+                0
+            };
+            let r = start.max(e.saturating_sub(most))..e;
+            debug_assert!(!r.is_empty());
+            e = r.start;
+            if r.len() >= least {
+                return Some(r);
+            }
+            scan_s::<u8, I, false>(t, sa, r.start, r.end, ptrs);
+        }
+        None
+    };
+    blocks_pass(ctx, sa, ptrs, false, next, |r, part| {
+        for i in r.clone().rev() {
+            if i >= r.start + 2 * PREFETCH {
+                let a = I::load(&sa[i - 2 * PREFETCH]);
+                prefetch(t, ahead(a, a.is_flagged()));
+            }
+            let v = I::load(&sa[i]);
+            if v.is_flagged() {
+                let u = v.unflagged();
+                I::store(&sa[i], u);
+                let j = u.to_usize() - 1;
+                part.push(t[j], s_entry(t, j));
+            }
+        }
+    });
 }
 
 // The pipelined passes, for two threads. The scan goes block by block (`ctx.block` entries).
@@ -857,6 +1195,153 @@ mod pipeline_tests {
                         false,
                         |_, _| {},
                         |r, _| assert!(r.start != 28, "settler fails on block 7"),
+                    )
+                }))
+            });
+            assert!(r.is_err());
+        }
+    }
+}
+
+#[cfg(test)]
+mod blocks_tests {
+    use std::ops::Range;
+    use std::panic::{catch_unwind, AssertUnwindSafe};
+
+    use super::blocks_pass;
+    use crate::fast::AtomicView;
+    use crate::index::Idx;
+    use crate::sais::Ctx;
+
+    fn ctx(threads: usize, block: usize) -> Ctx {
+        Ctx {
+            threads,
+            block,
+            min_par: 2,
+            par_induce_threads: 2,
+            bucket_blocks: true,
+            small_alphabet: 1 << 12,
+            drop_unique_min_k: 0,
+            drop_unique_mostly: true,
+            sort_lms_keys: true,
+        }
+    }
+
+    /// Runs a pass over source slots `0..n` in blocks of up to `threads * block`, in which
+    /// slot `i` induces `i` into bucket `i % 3`, with the buckets' slots after the sources;
+    /// returns the slots.
+    fn run(pool_threads: usize, threads: usize, block: usize, n: usize, up: bool) -> Vec<u32> {
+        let buckets = [n, n + n.div_ceil(3), n + n.div_ceil(3) + (n + 1) / 3, 2 * n];
+        let mut sa = vec![0u32; 2 * n];
+        let mut ptrs = [0u32; 256];
+        for c in 0..3 {
+            ptrs[c] = (if up { buckets[c] } else { buckets[c + 1] }) as u32;
+        }
+        let c = ctx(threads, block);
+        let most = threads * block;
+        let mut at = 0;
+        let blocks: Vec<Range<usize>> = std::iter::from_fn(|| {
+            // Blocks of varying length: 1, 2, ... up to the most.
+            (at < n).then(|| {
+                let len = (at % most + 1).min(n - at);
+                at += len;
+                if up {
+                    at - len..at
+                } else {
+                    n - at..n - at + len
+                }
+            })
+        })
+        .collect();
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(pool_threads)
+            .build()
+            .unwrap();
+        let view = u32::atomic_view(&mut sa);
+        let mut next = blocks.into_iter();
+        pool.install(|| {
+            blocks_pass::<u32>(
+                &c,
+                view,
+                &mut ptrs,
+                up,
+                |_| next.next(),
+                |r, part| {
+                    let order: Vec<usize> = if up { r.collect() } else { r.rev().collect() };
+                    for i in order {
+                        part.push((i % 3) as u8, u32::from_usize(i));
+                    }
+                },
+            )
+        });
+        sa
+    }
+
+    /// Every source lands in its bucket in scan order, whatever the number of threads and
+    /// parts, and also when the pool has fewer threads than the pass is split for.
+    #[test]
+    fn entries_land_in_scan_order_for_any_split() {
+        for n in [1, 2, 3, 10, 97, 500] {
+            for up in [true, false] {
+                let expect = run(1, 1, 1, n, up);
+                // The sequential order: bucket c holds its sources in scan order.
+                let mut order: Vec<usize> = (0..n).collect();
+                if !up {
+                    order.reverse();
+                }
+                let mut want = vec![0u32; n];
+                for c in 0..3 {
+                    let mut fill: Vec<u32> = order
+                        .iter()
+                        .filter(|&&i| i % 3 == c)
+                        .map(|&i| i as u32)
+                        .collect();
+                    if !up {
+                        fill.reverse();
+                    }
+                    want.extend(fill);
+                }
+                assert_eq!(expect, want, "n {n} up {up}");
+                for (pool, threads, block) in
+                    [(2, 2, 1), (2, 2, 7), (3, 3, 4), (1, 4, 3), (2, 5, 2)]
+                {
+                    assert_eq!(
+                        run(pool, threads, block, n, up),
+                        expect,
+                        "n {n} up {up} pool {pool} threads {threads} block {block}"
+                    );
+                }
+            }
+        }
+    }
+
+    /// A panic while reading a part reaches the caller, and the other threads do not wait
+    /// for the part that never finished.
+    #[test]
+    fn a_panic_in_a_part_does_not_hang() {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(2)
+            .build()
+            .unwrap();
+        for _ in 0..10 {
+            let mut sa = vec![0u32; 200];
+            let mut ptrs = [100u32; 256];
+            let view = u32::atomic_view(&mut sa);
+            let mut blocks = (0..10).map(|k| k * 10..k * 10 + 10);
+            let r = pool.install(|| {
+                catch_unwind(AssertUnwindSafe(|| {
+                    blocks_pass::<u32>(
+                        &ctx(2, 5),
+                        view,
+                        &mut ptrs,
+                        true,
+                        |_| blocks.next(),
+                        |r, part| {
+                            assert!(!r.contains(&57), "part fails on slot 57");
+                            for i in r {
+                                part.push(0, i as u32);
+                            }
+                        },
                     )
                 }))
             });

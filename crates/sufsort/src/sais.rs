@@ -32,6 +32,9 @@ pub(crate) struct Ctx {
     /// threads (but more than one) they run pipelined: one thread settles the blocks in order
     /// while both read ahead (see `induce.rs`).
     pub par_induce_threads: usize,
+    /// The final induce passes over a byte text run in bucket-bounded blocks when in
+    /// parallel (see `induce.rs`).
+    pub bucket_blocks: bool,
     /// Alphabets up to this size get per-chunk histograms in the parallel phases; larger
     /// ones use atomic counters.
     pub small_alphabet: usize,
@@ -54,6 +57,7 @@ impl Ctx {
             block: 1 << 15,
             min_par: 1 << 16,
             par_induce_threads: 3,
+            bucket_blocks: true,
             small_alphabet: 1 << 12,
             drop_unique_min_k: 257,
             drop_unique_mostly: true,
