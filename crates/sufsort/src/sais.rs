@@ -235,8 +235,8 @@ fn sais_level<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, counted: bool, ct
     // Map reduced suffix numbers back to text positions: first the positions that went into
     // the recursion, in text order, into `sa[n - mr..]`.
     match &dropped {
-        Some(d) => gather_lms(t, sa, mr, |p| !d.pos.get(p / 2)),
-        None => gather_lms(t, sa, mr, |_| true),
+        Some(d) => gather_lms(t, sa, mr, Some(|p| !d.pos.get(p / 2)), ctx),
+        None => gather_lms(t, sa, mr, None::<fn(usize) -> bool>, ctx),
     }
     trace!(tm, "gather lms");
     {
@@ -401,20 +401,75 @@ fn bucket_ends<I: Idx>(counts: &[I], ptrs: &mut [I]) {
     }
 }
 
-/// Writes the LMS positions `p` of `t` for which `keep(p)` holds, in text order, into
-/// `sa[n - count..n]` (`n = t.len()`; `count` must be their number). Every other entry of `sa`
-/// keeps its value.
+/// Writes the LMS positions `p` of `t` for which `keep(p)` holds (all with `None`), in text
+/// order, into `sa[n - count..n]` (`n = t.len()`; `count` must be their number). Every other
+/// entry of `sa` keeps its value.
 ///
-/// The LMS positions come from [`for_each_lms_in`], 64 positions at a time. Each is
-/// written at the next free slot, which moves only for the kept ones (`keep` is data, and a
-/// branch on it mispredicts); the one slot below the range that the last writes land on is
-/// restored afterwards.
-fn gather_lms<C: Sym, I: Idx>(t: &[C], sa: &mut [I], count: usize, keep: impl Fn(usize) -> bool) {
+/// In parallel, the text goes in chunks: each chunk counts its positions, then writes them
+/// to its share of the range. Sequentially, the LMS positions come from [`for_each_lms_in`],
+/// 64 positions at a time. Each is written at the next free slot, which moves only for the
+/// kept ones (`keep` is data, and a branch on it mispredicts); the one slot below the range
+/// that the last writes land on is restored afterwards.
+fn gather_lms<C: Sym, I: Idx>(
+    t: &[C],
+    sa: &mut [I],
+    count: usize,
+    keep: Option<impl Fn(usize) -> bool + Sync>,
+    ctx: &Ctx,
+) {
     let n = t.len();
     if n < 2 {
         debug_assert_eq!(count, 0);
         return;
     }
+    if ctx.par(n) {
+        let chunk = ctx.chunk(n);
+        let bounds: Vec<(usize, usize)> = (0..n)
+            .step_by(chunk)
+            .map(|a| (a, (a + chunk).min(n)))
+            .collect();
+        let s_end = chunk_end_types(t, &bounds);
+        let counts: Vec<usize> = bounds
+            .par_iter()
+            .zip(&s_end)
+            .map(|(&(a, b), &s_b)| {
+                let mut c = 0;
+                for_each_type_word(t, a, b, s_b, |q0, _, lms| match &keep {
+                    None => c += lms.count_ones() as usize,
+                    Some(keep) => {
+                        for j in bits_down(lms) {
+                            c += usize::from(keep(q0 + j));
+                        }
+                    }
+                });
+                c
+            })
+            .collect();
+        debug_assert_eq!(counts.iter().sum::<usize>(), count);
+        let mut rest = &mut sa[n - count..];
+        let mut parts = Vec::with_capacity(counts.len());
+        for &c in &counts {
+            let (part, r) = std::mem::take(&mut rest).split_at_mut(c);
+            parts.push(part);
+            rest = r;
+        }
+        parts
+            .into_par_iter()
+            .zip(&bounds)
+            .zip(&s_end)
+            .for_each(|((part, &(a, b)), &s_b)| {
+                let mut w = part.len();
+                for_each_lms_in(t, a, b, s_b, |p| {
+                    if keep.as_ref().is_none_or(|keep| keep(p)) {
+                        w -= 1;
+                        part[w] = I::from_usize(p);
+                    }
+                });
+                debug_assert_eq!(w, 0);
+            });
+        return;
+    }
+    let keep = |p| keep.as_ref().is_none_or(|keep| keep(p));
     // The slot below the range, if any (`count` < `n`: at most every other position is LMS).
     let below = n - count - 1;
     let saved = sa[below];
