@@ -1,7 +1,6 @@
 //! The induced-sorting passes: sequential, pipelined (two threads), block-parallel (three or
-//! more), and for the final passes over a byte text, in bucket-bounded blocks (the
-//! right-to-left pass from two threads on, the left-to-right one from three; described above
-//! `bucket_blocks` below).
+//! more), and for the final passes over a byte text, in bucket-bounded blocks (from two
+//! threads on; described above `bucket_blocks` below).
 //!
 //! Entry conventions (see `sais.rs`): 0 is empty (or suffix 0, which induces nothing); a plain
 //! entry `j > 0` induces `j - 1` in the left-to-right pass, a marked one in the right-to-left
@@ -84,9 +83,7 @@ pub(crate) fn induce_l<C: Sym, I: Idx, const STAGE1: bool>(
     ctx: &Ctx,
 ) {
     let n = t.len();
-    // With two threads the pipelined form of this pass was as fast in a fast stretch of the
-    // VM and faster in a slow one; the right-to-left pass gained from the blocks in both.
-    let blocks = bucket_blocks::<C, I, STAGE1>(t, ptrs, false, ctx).filter(|_| ctx.par_induce(n));
+    let blocks = bucket_blocks::<C, I, STAGE1>(t, ptrs, false, ctx);
     // Suffix n-1 comes right after the virtual sentinel, the smallest suffix.
     let c = t[n - 1].sym();
     let p = ptrs[c].to_usize();
@@ -431,11 +428,12 @@ fn induce_s_par<C: Sym, I: Idx, const STAGE1: bool>(
 // S-type part, and every slot up to the end of the bucket is final, and after it the slots
 // of the next bucket before its pointer. An entry induced from such a block goes to a slot at
 // a bucket pointer, which is outside the block. So the block's entries can be read in
-// parallel, in parts, one part per thread. Each part records the (symbol, entry) to induce
-// from each of its entries, and counts its entries per symbol. Then, in order of parts, each
-// part's share of every bucket is cut from the bucket pointers (256 steps per part), and the
-// parts write their entries in parallel. Within a bucket the entries land in scan order, so
-// the result is that of the sequential pass, whatever the number of parts. The
+// parallel, in parts. Each part records the (symbol, entry) to induce from each of its
+// entries, and counts its entries per symbol. Then, in order of parts, each part's share of
+// every bucket is cut from the bucket pointers (256 steps per part), and the parts write
+// their entries in parallel. (The first part writes at once; see `blocks_pass`.) Within a
+// bucket the entries land in scan order, so the result is that of the sequential pass,
+// whatever the number of parts. The
 // right-to-left pass is the mirror image: the final slots are those after the bucket
 // pointer (S-type entries induced so far) and the whole L-type part of a bucket, which the
 // left-to-right pass filled.
@@ -492,15 +490,6 @@ impl<I: Idx> Part<I> {
         }
     }
 
-    /// Records `(c, out)`.
-    #[inline(always)]
-    fn push(&mut self, c: u8, out: I) {
-        self.syms[self.len] = c;
-        self.outs[self.len] = out;
-        self.counts[usize::from(c)] += 1;
-        self.len += 1;
-    }
-
     /// Writes the recorded entries: each at the next slot of its bucket, counting up
     /// (left-to-right pass) or down.
     fn place(&mut self, sa: &[I::Atomic], up: bool) {
@@ -514,6 +503,48 @@ impl<I: Idx> Part<I> {
     }
 }
 
+/// Where a part's reader puts the entries to induce, in scan order.
+trait Sink<I> {
+    fn put(&mut self, c: u8, out: I);
+}
+
+/// Records them in the part, for writing once the buckets are cut.
+struct Record<'a, I>(&'a mut Part<I>);
+
+impl<I: Idx> Sink<I> for Record<'_, I> {
+    #[inline(always)]
+    fn put(&mut self, c: u8, out: I) {
+        let part = &mut *self.0;
+        part.syms[part.len] = c;
+        part.outs[part.len] = out;
+        part.counts[usize::from(c)] += 1;
+        part.len += 1;
+    }
+}
+
+/// Writes them at once, from the part's `next` slots (the first part of a block, whose
+/// slots are the bucket pointers).
+struct Write<'a, I: Idx> {
+    next: &'a mut [usize; 256],
+    sa: &'a [I::Atomic],
+    up: bool,
+}
+
+impl<I: Idx> Sink<I> for Write<'_, I> {
+    #[inline(always)]
+    fn put(&mut self, c: u8, out: I) {
+        let next = &mut self.next[usize::from(c)];
+        let p = if self.up { *next } else { *next - 1 };
+        I::store(&self.sa[p], out);
+        *next = if self.up { p + 1 } else { p };
+    }
+}
+
+/// Reads a slice of a block: puts what each of its entries induces, in scan order.
+trait Reader<I>: Sync {
+    fn read<S: Sink<I>>(&self, r: Range<usize>, sink: &mut S);
+}
+
 /// Locks `m`, also if a panicking thread held it (the pass is abandoned then anyway).
 fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
@@ -521,29 +552,36 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Runs a pass in bucket-bounded blocks on every thread of the pool. `next(ptrs)` is the
 /// sequential part: it moves the scan on, scanning short blocks itself, and returns the next
-/// block to run in parts, or `None` at the end. `read(range, part)` reads one part of a block
-/// (`range`, a slice of it). `up`: the pass counts the bucket pointers up (left to right).
+/// block to run in parts, or `None` at the end. `reader` reads the parts. `up`: the pass
+/// counts the bucket pointers up (left to right).
 ///
-/// The work goes in rounds: reading a block's parts, then writing them. Any thread claims
-/// any part of the current round; the thread that finishes the round's last part does the
-/// sequential work between rounds (cutting the buckets between the parts, or `next`) and
-/// opens the next round. A thread only ever waits for parts that running threads have
-/// claimed, so the pass finishes however many of the pool's threads join in, and the result
-/// does not depend on which thread ran what.
+/// A block goes in two rounds, reading its parts and then writing them. The first part
+/// (in scan order) needs no cut: its slots start at the bucket pointers, so its reader
+/// writes the entries at once, and it is left out of the second round. It is a `threads`th
+/// of the block, as long as two of the other parts, of which there are `2 * (threads - 1)`:
+/// so with two threads, one writes half of the block while the other reads two quarters,
+/// and then each writes a quarter. (Writing at once costs about as much as reading: the
+/// random reads of the text dominate both.)
+///
+/// Any thread claims any part of the current round; the thread that finishes the round's
+/// last part does the sequential work between rounds (cutting the buckets between the
+/// parts, or `next`) and opens the next round. A thread only ever waits for parts that
+/// running threads have claimed, so the pass finishes however many of the pool's threads
+/// join in, and the result does not depend on which thread ran what.
 fn blocks_pass<I: Idx>(
     ctx: &Ctx,
     sa: &[I::Atomic],
     ptrs: &mut [I; 256],
     up: bool,
     next: impl FnMut(&mut [I; 256]) -> Option<Range<usize>> + Send,
-    read: impl Fn(Range<usize>, &mut Part<I>) + Sync,
+    reader: &impl Reader<I>,
 ) {
     use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
     use std::sync::Mutex;
     let threads = ctx.threads;
-    // Two parts per thread: the parts of a block take different times (their entries induce
-    // more or less), and with more parts than threads the faster ones take up the slack.
-    let nparts = 2 * threads;
+    // In units of half the first part: the first part is 2 units, the others 1.
+    let units = 2 * threads;
+    let nparts = 2 * threads - 1;
     let serial = Mutex::new((ptrs, next));
     let first = {
         let (ptrs, next) = &mut *lock(&serial);
@@ -551,8 +589,16 @@ fn blocks_pass<I: Idx>(
     };
     let Some(first) = first else { return };
     // Blocks have at most `threads * ctx.block` entries.
-    let cap = (threads * ctx.block).div_ceil(nparts);
+    let cap = (threads * ctx.block).div_ceil(units) * 2;
     let parts: Vec<Mutex<Part<I>>> = (0..nparts).map(|_| Mutex::new(Part::new(cap))).collect();
+    // The first part's slots are the bucket pointers.
+    let start_first = |ptrs: &[I; 256]| {
+        let mut p0 = lock(&parts[0]);
+        for (n, p) in p0.next.iter_mut().zip(ptrs) {
+            *n = p.to_usize();
+        }
+    };
+    start_first(lock(&serial).0);
     // The block of the current rounds.
     let (start, end) = (AtomicUsize::new(first.start), AtomicUsize::new(first.end));
     // The round (odd: reading, even: writing) in the high half, the next unclaimed part in the
@@ -563,13 +609,20 @@ fn blocks_pass<I: Idx>(
     // The part `k` of the current block, `k = 0` first in scan order.
     let part_range = |k: usize| {
         let (s, e) = (start.load(Ordering::Relaxed), end.load(Ordering::Relaxed));
-        let len = (e - s).div_ceil(nparts);
-        if up {
-            (s + k * len).min(e)..(s + (k + 1) * len).min(e)
+        let unit = (e - s).div_ceil(units);
+        let (a, b) = if k == 0 {
+            (0, 2 * unit)
         } else {
-            e.saturating_sub((k + 1) * len).max(s)..e.saturating_sub(k * len).max(s)
+            ((k + 1) * unit, (k + 2) * unit)
+        };
+        if up {
+            (s + a).min(e)..(s + b).min(e)
+        } else {
+            e.saturating_sub(b).max(s)..e.saturating_sub(a).max(s)
         }
     };
+    // The parts of round `r`: all are read; all but the first are written.
+    let tasks = |r: u64| if r % 2 == 1 { nparts } else { nparts - 1 };
     // Between rounds: returns whether there is another.
     let between = |r: u64| -> bool {
         let (ptrs, next) = &mut *lock(&serial);
@@ -577,8 +630,8 @@ fn blocks_pass<I: Idx>(
             // Cut each bucket between the parts, in scan order.
             let mut parts: Vec<_> = parts.iter().map(lock).collect();
             for (c, ptr) in ptrs.iter_mut().enumerate() {
-                let mut p = ptr.to_usize();
-                for part in parts.iter_mut() {
+                let mut p = parts[0].next[c];
+                for part in parts.iter_mut().skip(1) {
                     part.next[c] = p;
                     p = if up {
                         p + part.counts[c]
@@ -592,6 +645,7 @@ fn blocks_pass<I: Idx>(
         } else if let Some(r) = next(ptrs) {
             start.store(r.start, Ordering::Relaxed);
             end.store(r.end, Ordering::Relaxed);
+            start_first(ptrs);
             true
         } else {
             false
@@ -608,7 +662,7 @@ fn blocks_pass<I: Idx>(
         while !over.load(Ordering::Acquire) {
             let w = round.fetch_add(1, Ordering::AcqRel);
             let (r, k) = (w >> 32, (w & 0xffff_ffff) as usize);
-            if k >= nparts {
+            if k >= tasks(r) {
                 // Every part of this round is claimed: wait for the next round.
                 while round.load(Ordering::Acquire) >> 32 == r && !over.load(Ordering::Acquire) {
                     back_off(&mut spins);
@@ -616,22 +670,38 @@ fn blocks_pass<I: Idx>(
                 spins = 0;
                 continue;
             }
-            {
+            if r % 2 == 1 {
                 let mut part = lock(&parts[k]);
-                if r % 2 == 1 {
+                if k == 0 {
+                    let sink = &mut Write {
+                        next: &mut part.next,
+                        sa,
+                        up,
+                    };
+                    reader.read(part_range(k), sink);
+                } else {
                     part.len = 0;
                     part.counts = [0; 256];
-                    read(part_range(k), &mut part);
-                } else {
-                    part.place(sa, up);
+                    reader.read(part_range(k), &mut Record(&mut part));
                 }
+            } else {
+                lock(&parts[k + 1]).place(sa, up);
             }
-            if finished_parts.fetch_add(1, Ordering::AcqRel) + 1 == nparts {
+            if finished_parts.fetch_add(1, Ordering::AcqRel) + 1 == tasks(r) {
                 finished_parts.store(0, Ordering::Relaxed);
-                if between(r) {
-                    round.store((r + 1) << 32, Ordering::Release);
-                } else {
-                    over.store(true, Ordering::Release);
+                // Open the next round with any parts (with one thread, a block has only
+                // the first part, and nothing to write after reading).
+                let mut r = r;
+                loop {
+                    if !between(r) {
+                        over.store(true, Ordering::Release);
+                        break;
+                    }
+                    r += 1;
+                    if tasks(r) > 0 {
+                        round.store(r << 32, Ordering::Release);
+                        break;
+                    }
                 }
             }
         }
@@ -642,6 +712,56 @@ fn blocks_pass<I: Idx>(
         }
         work();
     });
+}
+
+/// The final left-to-right pass's reader.
+struct ReadL<'a, I: Idx> {
+    t: &'a [u8],
+    sa: &'a [I::Atomic],
+}
+
+impl<I: Idx> Reader<I> for ReadL<'_, I> {
+    #[inline(always)]
+    fn read<S: Sink<I>>(&self, r: Range<usize>, sink: &mut S) {
+        let (t, sa) = (self.t, self.sa);
+        for i in r.clone() {
+            if i + 2 * PREFETCH < r.end {
+                let a = I::load(&sa[i + 2 * PREFETCH]);
+                prefetch(t, ahead(a, induces_l(a)));
+            }
+            let v = I::load(&sa[i]);
+            if induces_l(v) {
+                let j = v.to_usize() - 1;
+                sink.put(t[j], l_entry(t, j));
+            }
+        }
+    }
+}
+
+/// The final right-to-left pass's reader; it also unmarks the entries it induces from.
+struct ReadS<'a, I: Idx> {
+    t: &'a [u8],
+    sa: &'a [I::Atomic],
+}
+
+impl<I: Idx> Reader<I> for ReadS<'_, I> {
+    #[inline(always)]
+    fn read<S: Sink<I>>(&self, r: Range<usize>, sink: &mut S) {
+        let (t, sa) = (self.t, self.sa);
+        for i in r.clone().rev() {
+            if i >= r.start + 2 * PREFETCH {
+                let a = I::load(&sa[i - 2 * PREFETCH]);
+                prefetch(t, ahead(a, a.is_flagged()));
+            }
+            let v = I::load(&sa[i]);
+            if v.is_flagged() {
+                let u = v.unflagged();
+                I::store(&sa[i], u);
+                let j = u.to_usize() - 1;
+                sink.put(t[j], s_entry(t, j));
+            }
+        }
+    }
 }
 
 /// The final left-to-right pass over a byte text in bucket-bounded blocks. `starts` holds the
@@ -680,19 +800,7 @@ fn induce_l_blocks<I: Idx>(
         }
         None
     };
-    blocks_pass(ctx, sa, ptrs, true, next, |r, part| {
-        for i in r.clone() {
-            if i + 2 * PREFETCH < r.end {
-                let a = I::load(&sa[i + 2 * PREFETCH]);
-                prefetch(t, ahead(a, induces_l(a)));
-            }
-            let v = I::load(&sa[i]);
-            if induces_l(v) {
-                let j = v.to_usize() - 1;
-                part.push(t[j], l_entry(t, j));
-            }
-        }
-    });
+    blocks_pass(ctx, sa, ptrs, true, next, &ReadL { t, sa });
 }
 
 /// The final right-to-left pass over a byte text in bucket-bounded blocks. `starts` holds the
@@ -730,21 +838,7 @@ fn induce_s_blocks<I: Idx>(
         }
         None
     };
-    blocks_pass(ctx, sa, ptrs, false, next, |r, part| {
-        for i in r.clone().rev() {
-            if i >= r.start + 2 * PREFETCH {
-                let a = I::load(&sa[i - 2 * PREFETCH]);
-                prefetch(t, ahead(a, a.is_flagged()));
-            }
-            let v = I::load(&sa[i]);
-            if v.is_flagged() {
-                let u = v.unflagged();
-                I::store(&sa[i], u);
-                let j = u.to_usize() - 1;
-                part.push(t[j], s_entry(t, j));
-            }
-        }
-    });
+    blocks_pass(ctx, sa, ptrs, false, next, &ReadS { t, sa });
 }
 
 // The pipelined passes, for two threads. The scan goes block by block (`ctx.block` entries).
@@ -1208,10 +1302,29 @@ mod blocks_tests {
     use std::ops::Range;
     use std::panic::{catch_unwind, AssertUnwindSafe};
 
-    use super::blocks_pass;
+    use super::{blocks_pass, Reader, Sink};
     use crate::fast::AtomicView;
-    use crate::index::Idx;
     use crate::sais::Ctx;
+
+    /// Slot `i` induces `i` into bucket `i % 3`; reading slot `fail` panics.
+    struct Mod3 {
+        up: bool,
+        fail: usize,
+    }
+
+    impl Reader<u32> for Mod3 {
+        fn read<S: Sink<u32>>(&self, r: Range<usize>, sink: &mut S) {
+            assert!(!r.contains(&self.fail), "part fails on slot {}", self.fail);
+            let order: Vec<usize> = if self.up {
+                r.collect()
+            } else {
+                r.rev().collect()
+            };
+            for i in order {
+                sink.put((i % 3) as u8, i as u32);
+            }
+        }
+    }
 
     fn ctx(threads: usize, block: usize) -> Ctx {
         Ctx {
@@ -1266,11 +1379,9 @@ mod blocks_tests {
                 &mut ptrs,
                 up,
                 |_| next.next(),
-                |r, part| {
-                    let order: Vec<usize> = if up { r.collect() } else { r.rev().collect() };
-                    for i in order {
-                        part.push((i % 3) as u8, u32::from_usize(i));
-                    }
+                &Mod3 {
+                    up,
+                    fail: usize::MAX,
                 },
             )
         });
@@ -1336,12 +1447,7 @@ mod blocks_tests {
                         &mut ptrs,
                         true,
                         |_| blocks.next(),
-                        |r, part| {
-                            assert!(!r.contains(&57), "part fails on slot 57");
-                            for i in r {
-                                part.push(0, i as u32);
-                            }
-                        },
+                        &Mod3 { up: true, fail: 57 },
                     )
                 }))
             });

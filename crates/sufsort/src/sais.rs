@@ -33,7 +33,7 @@ pub(crate) struct Ctx {
     /// while both read ahead (see `induce.rs`).
     pub par_induce_threads: usize,
     /// The final induce passes over a byte text run in bucket-bounded blocks when in
-    /// parallel (see `induce.rs`).
+    /// parallel, instead of the two forms above (see `induce.rs`).
     pub bucket_blocks: bool,
     /// Alphabets up to this size get per-chunk histograms in the parallel phases; larger
     /// ones use atomic counters.
