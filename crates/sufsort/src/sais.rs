@@ -172,13 +172,16 @@ fn sais_level<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, counted: bool, ct
         _ => None,
     };
     let keyed_path = keyed.is_some();
+    // With the key sort: the marks per chunk that naming counted (see `counts_from_marks`).
+    let mut ones = Vec::new();
     let (m, names, lms_counts) = match keyed {
         Some((m, lc)) => {
             trace!(tm, "key sort m={m}");
             let (lms, rest) = sa.split_at_mut(m);
             fill_zero(rest, ctx);
             // The marks stay: the reduced text's symbol counts are read off them below.
-            let names = number_marked(lms, rest, may_drop, true, ctx);
+            let names;
+            (names, ones) = number_marked(lms, rest, may_drop, true, ctx);
             trace!(tm, "naming names={names}");
             (m, names, Some(lc))
         }
@@ -208,7 +211,7 @@ fn sais_level<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, counted: bool, ct
     let counts_left = keyed_path && !drop && names < m && m + names <= n - m;
     if counts_left {
         let (lms, rest) = sa.split_at_mut(m);
-        counts_from_marks(lms, &mut rest[..names]);
+        counts_from_marks(lms, &mut rest[..names], &ones, ctx);
         trace!(tm, "counts from marks");
     }
     // The reduced text is `sa[n - mr..]`; the dropped suffixes, in rank order, go just
@@ -1041,7 +1044,7 @@ fn name_lms_substrings<C: Sym, I: Idx>(
         lms.par_chunks_mut(chunk)
             .zip(firsts)
             .for_each(|(part, before)| mark(part, before));
-        names = number_marked(lms, rest, mark_unique, false, ctx);
+        names = number_marked(lms, rest, mark_unique, false, ctx).0;
     } else {
         // One pass: compare with the previous substring, then name it. Each entry's name
         // is stored one step late, when the next entry tells whether it is unique (new, and
@@ -1083,17 +1086,18 @@ fn name_lms_substrings<C: Sym, I: Idx>(
 /// Names the sorted LMS substrings in `lms`, each marked (`Idx::FLAG`) if it differs from the
 /// one before: LMS position `p` gets its name (1-based) in `rest[p / 2]` (every other entry
 /// of `rest` must be zero), marked there if unique and `mark_unique`. Clears the marks in
-/// `lms` unless `keep_marks`. Returns the number of distinct names.
+/// `lms` unless `keep_marks`. Returns the number of distinct names, and the number of marks
+/// in each chunk of `ctx.chunk(lms.len())` entries.
 fn number_marked<I: Idx>(
     lms: &mut [I],
     rest: &mut [I],
     mark_unique: bool,
     keep_marks: bool,
     ctx: &Ctx,
-) -> usize {
+) -> (usize, Vec<usize>) {
     let m = lms.len();
     if m == 0 {
-        return 0;
+        return (0, Vec::new());
     }
     let chunk = ctx.chunk(m);
     // Number the marked ones: per-chunk counts, then names in parallel.
@@ -1140,7 +1144,7 @@ fn number_marked<I: Idx>(
                 I::store(&view[part[i].unflagged().to_usize() / 2], v);
             }
         });
-    names
+    (names, ones)
 }
 
 /// Clears the marks of `s`.
@@ -1157,8 +1161,45 @@ fn unmark<I: Idx>(s: &mut [I], ctx: &Ctx) {
 /// the sorted LMS positions `lms` with a mark on each that starts a new name.
 ///
 /// Branch-free (the marks are data): every entry stores its name's count so far, and the last
-/// store before the next mark is the final one.
-fn counts_from_marks<I: Idx>(lms: &[I], counts: &mut [I]) {
+/// store before the next mark is the final one. In parallel, in the chunks of
+/// [`number_marked`], given their numbers of marks (`ones`): each chunk writes the counts of
+/// the names that start in it, the last one's reaching into the chunks after it.
+fn counts_from_marks<I: Idx>(lms: &[I], counts: &mut [I], ones: &[usize], ctx: &Ctx) {
+    let m = lms.len();
+    if ctx.par(m) {
+        let chunk = ctx.chunk(m);
+        debug_assert_eq!(ones.len(), m.div_ceil(chunk));
+        debug_assert_eq!(ones.iter().sum::<usize>(), counts.len());
+        // Chunk `i` holds the starts of names `sum(ones[..i])..` on: its share of `counts`.
+        let mut rest = counts;
+        let mut shares = Vec::with_capacity(ones.len());
+        for &o in ones {
+            let (share, r) = std::mem::take(&mut rest).split_at_mut(o);
+            shares.push(share);
+            rest = r;
+        }
+        shares.into_par_iter().enumerate().for_each(|(i, share)| {
+            let (a, b) = (i * chunk, ((i + 1) * chunk).min(m));
+            // Marks seen in the chunk, and where the last one is.
+            let (mut k, mut start) = (0, a);
+            for (j, v) in lms[a..b].iter().enumerate() {
+                let new = v.is_flagged();
+                if k > 0 {
+                    share[k - 1] = I::from_usize(a + j - start);
+                }
+                k += usize::from(new);
+                start = if new { a + j } else { start };
+            }
+            if k > 0 {
+                let end = lms[b..]
+                    .iter()
+                    .position(|v| v.is_flagged())
+                    .map_or(m, |e| b + e);
+                share[k - 1] = I::from_usize(end - start);
+            }
+        });
+        return;
+    }
     let mut name = 0;
     let mut start = 0;
     for (i, v) in lms.iter().enumerate().skip(1) {
@@ -1550,14 +1591,14 @@ mod drop_tests {
                     .collect();
                 for ctx in ctxs() {
                     let (mut l, mut rest) = (lms.clone(), vec![0u32; len + 1]);
-                    let names = number_marked(&mut l, &mut rest, false, true, &ctx);
+                    let (names, ones) = number_marked(&mut l, &mut rest, false, true, &ctx);
                     assert_eq!(l, lms, "marks kept");
                     let mut want = vec![0u32; names];
                     for i in 0..len {
                         want[rest[i] as usize - 1] += 1;
                     }
                     let mut counts = vec![0u32; names];
-                    counts_from_marks(&lms, &mut counts);
+                    counts_from_marks(&lms, &mut counts, &ones, &ctx);
                     assert_eq!(counts, want, "len {len} density {density}");
                 }
             }
