@@ -3,10 +3,18 @@
 //! the threads. The induce passes, the key sort's scatter and the naming are of this kind, so
 //! the speed-up measured here bounds what they can get from more threads.
 //!
+//! Then the round trip of one cache line between two threads, each waiting for the other's
+//! write: the induce passes on two threads hand array slots from one core to the other all
+//! the time (what one thread writes, the other often reads next), so this latency bounds
+//! them as well. On the development VM it was about 52 ns in some stretches and about 340 ns
+//! in others (the host placing the two vCPUs on cores that share a cache, or not), and the
+//! two-thread sort of duckdb took 1.36 s in the first kind and 1.72-1.77 s in the second.
+//!
 //! `cargo run --release -p fwdelta-sufsort --example mem_scale [MiB] [threads...]`
 //! (default: 256 MiB, 1 and 2 threads). Prints the best of 3 runs per kind and thread count,
-//! and the speed-up over one thread.
+//! and the speed-up over one thread; then the median of 3 round-trip measurements.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use rayon::prelude::*;
@@ -104,6 +112,31 @@ fn run(kind: usize, data: &mut [u32], threads: usize, per_thread: usize) -> f64 
     secs
 }
 
+/// Nanoseconds per round trip of a cache line between two threads: each waits for the
+/// other's write to the shared counter, then writes the next value.
+fn round_trip() -> f64 {
+    const TRIPS: u64 = 1 << 20;
+    let line = AtomicU64::new(0);
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..TRIPS {
+                while line.load(Ordering::Acquire) != 2 * i + 1 {
+                    std::hint::spin_loop();
+                }
+                line.store(2 * i + 2, Ordering::Release);
+            }
+        });
+        for i in 0..TRIPS {
+            line.store(2 * i + 1, Ordering::Release);
+            while line.load(Ordering::Acquire) != 2 * i + 2 {
+                std::hint::spin_loop();
+            }
+        }
+    });
+    start.elapsed().as_secs_f64() * 1e9 / TRIPS as f64
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let mib: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(256);
@@ -133,4 +166,10 @@ fn main() {
             );
         }
     }
+    let mut trips: Vec<f64> = (0..3).map(|_| round_trip()).collect();
+    trips.sort_by(f64::total_cmp);
+    println!(
+        "cache line round trip between two threads: {:.0} ns",
+        trips[1]
+    );
 }
