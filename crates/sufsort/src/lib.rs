@@ -27,9 +27,12 @@
 //! Sorting uses the ambient rayon pool: choose the thread count with
 //! `ThreadPool::install`. The induce passes are split into blocks whose induced entries are
 //! placed in the sequential scan order, so the array is the same for every thread count (as
-//! it must be: a suffix array is unique). With two threads the passes are pipelined (one
-//! thread places the entries while both read blocks ahead, with 1 MiB of read-ahead buffers
-//! for `u32` indices), with more they run block-parallel.
+//! it must be: a suffix array is unique). The final passes over the bytes run, from two
+//! threads on, in blocks that none of their own entries induce into: the threads read a
+//! block's parts in parallel and then write them in parallel, once the buckets are cut
+//! between the parts. The other passes are pipelined with two threads (one thread places
+//! the entries while both read blocks ahead, with 1 MiB of read-ahead buffers for `u32`
+//! indices), and run block-parallel with more.
 //!
 //! # Example
 //! ```
