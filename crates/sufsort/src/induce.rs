@@ -433,10 +433,9 @@ fn induce_s_par<C: Sym, I: Idx, const STAGE1: bool>(
 // every bucket is cut from the bucket pointers (256 steps per part), and the parts write
 // their entries in parallel. (The first part writes at once; see `blocks_pass`.) Within a
 // bucket the entries land in scan order, so the result is that of the sequential pass,
-// whatever the number of parts. The
-// right-to-left pass is the mirror image: the final slots are those after the bucket
-// pointer (S-type entries induced so far) and the whole L-type part of a bucket, which the
-// left-to-right pass filled.
+// whatever the number of parts. The right-to-left pass is the mirror image: the final slots
+// are those after the bucket pointer (S-type entries induced so far) and the whole L-type
+// part of a bucket, which the left-to-right pass filled.
 //
 // Blocks are at most `threads * ctx.block` entries. A block is cut short at a bucket pointer,
 // so a bucket whose entries induce entries of the same bucket (a run of one symbol) gives a
@@ -588,9 +587,11 @@ fn blocks_pass<I: Idx>(
         next(ptrs)
     };
     let Some(first) = first else { return };
-    // Blocks have at most `threads * ctx.block` entries.
-    let cap = (threads * ctx.block).div_ceil(units) * 2;
-    let parts: Vec<Mutex<Part<I>>> = (0..nparts).map(|_| Mutex::new(Part::new(cap))).collect();
+    // Blocks have at most `threads * ctx.block` entries; the first part records nothing.
+    let unit_cap = (threads * ctx.block).div_ceil(units);
+    let parts: Vec<Mutex<Part<I>>> = (0..nparts)
+        .map(|k| Mutex::new(Part::new(if k == 0 { 0 } else { unit_cap })))
+        .collect();
     // The first part's slots are the bucket pointers.
     let start_first = |ptrs: &[I; 256]| {
         let mut p0 = lock(&parts[0]);
