@@ -715,6 +715,34 @@ fn blocks_pass<I: Idx>(
     });
 }
 
+/// One step of the final left-to-right pass over a byte text: the entry at `i`.
+#[inline(always)]
+fn step_l<I: Idx>(t: &[u8], sa: &[I::Atomic], i: usize, ptrs: &mut [I; 256]) {
+    let v = I::load(&sa[i]);
+    if induces_l(v) {
+        let j = v.to_usize() - 1;
+        let c = usize::from(t[j]);
+        let p = ptrs[c].to_usize();
+        I::store(&sa[p], l_entry(t, j));
+        ptrs[c] = I::from_usize(p + 1);
+    }
+}
+
+/// One step of the final right-to-left pass over a byte text: the entry at `i`.
+#[inline(always)]
+fn step_s<I: Idx>(t: &[u8], sa: &[I::Atomic], i: usize, ptrs: &mut [I; 256]) {
+    let v = I::load(&sa[i]);
+    if v.is_flagged() {
+        let u = v.unflagged();
+        I::store(&sa[i], u);
+        let j = u.to_usize() - 1;
+        let c = usize::from(t[j]);
+        let p = ptrs[c].to_usize() - 1;
+        I::store(&sa[p], s_entry(t, j));
+        ptrs[c] = I::from_usize(p);
+    }
+}
+
 /// The final left-to-right pass's reader.
 struct ReadL<'a, I: Idx> {
     t: &'a [u8],
@@ -793,11 +821,26 @@ fn induce_l_blocks<I: Idx>(
             };
             let r = s..end.min(s + most);
             debug_assert!(!r.is_empty());
-            s = r.end;
             if r.len() >= least {
+                s = r.end;
                 return Some(r);
             }
-            scan_l::<u8, I, false>(t, sa, r.start, r.end, ptrs);
+            if s < q {
+                // Short because the bucket's entries induce into it as fast as it is
+                // scanned (a run of one symbol): scan on, entry by entry, for as long as the
+                // block here would stay short.
+                loop {
+                    step_l(t, sa, s, ptrs);
+                    s += 1;
+                    let q = ptrs[c].to_usize();
+                    if s >= q || q - s >= least {
+                        break;
+                    }
+                }
+            } else {
+                scan_l::<u8, I, false>(t, sa, r.start, r.end, ptrs);
+                s = r.end;
+            }
         }
         None
     };
@@ -831,10 +874,23 @@ fn induce_s_blocks<I: Idx>(
             };
             let r = start.max(e.saturating_sub(most))..e;
             debug_assert!(!r.is_empty());
-            e = r.start;
             if r.len() >= least {
+                e = r.start;
                 return Some(r);
             }
+            if e > p {
+                // As in the left-to-right pass: scan on while the block would stay short.
+                loop {
+                    e -= 1;
+                    step_s(t, sa, e, ptrs);
+                    let p = ptrs[c].to_usize();
+                    if e <= p || e - p >= least {
+                        break;
+                    }
+                }
+                continue;
+            }
+            e = r.start;
             scan_s::<u8, I, false>(t, sa, r.start, r.end, ptrs);
         }
         None
