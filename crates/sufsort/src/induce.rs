@@ -124,7 +124,7 @@ pub(crate) fn induce_s<C: Sym, I: Idx, const STAGE1: bool>(
 
 fn induce_l_seq<C: Sym, I: Idx, const STAGE1: bool>(t: &[C], sa: &mut [I], ptrs: &mut [I]) {
     let n = sa.len();
-    if let (Some(bytes), Ok(ptrs)) = (C::as_bytes(t), <&mut [I; 256]>::try_from(&mut *ptrs)) {
+    if let (Some(bytes), Some(ptrs)) = (C::as_bytes(t), byte_ptrs(ptrs)) {
         return scan_l_bytes::<I, STAGE1>(bytes, sa, ptrs);
     }
     scan_l::<C, I, STAGE1>(t, I::atomic_view(sa), 0, n, ptrs);
@@ -158,7 +158,7 @@ fn scan_l_bytes<I: Idx, const STAGE1: bool>(t: &[u8], sa: &mut [I], ptrs: &mut [
 
 fn induce_s_seq<C: Sym, I: Idx, const STAGE1: bool>(t: &[C], sa: &mut [I], ptrs: &mut [I]) {
     let n = sa.len();
-    if let (Some(bytes), Ok(ptrs)) = (C::as_bytes(t), <&mut [I; 256]>::try_from(&mut *ptrs)) {
+    if let (Some(bytes), Some(ptrs)) = (C::as_bytes(t), byte_ptrs(ptrs)) {
         return scan_s_bytes::<I, STAGE1>(bytes, sa, ptrs);
     }
     scan_s::<C, I, STAGE1>(t, I::atomic_view(sa), 0, n, ptrs);
@@ -493,11 +493,13 @@ impl<I: Idx> Part<I> {
     /// (left-to-right pass) or down.
     fn place(&mut self, sa: &[I::Atomic], up: bool) {
         let (syms, outs) = (&self.syms[..self.len], &self.outs[..self.len]);
+        let mut sink = Write {
+            next: &mut self.next,
+            sa,
+            up,
+        };
         for (&c, &out) in syms.iter().zip(outs) {
-            let next = &mut self.next[usize::from(c)];
-            let p = if up { *next } else { *next - 1 };
-            I::store(&sa[p], out);
-            *next = if up { p + 1 } else { p };
+            sink.put(c, out);
         }
     }
 }

@@ -32,7 +32,8 @@ use rayon::prelude::*;
 use crate::fast::{byte_cmp_masks16, prefetch};
 use crate::index::Idx;
 use crate::sais::{
-    bits_down, chunk_end_types, for_each_lms_batch, for_each_type_word, lms_substring_len, Ctx,
+    bits_down, chunk_end_types, for_each_lms_batch, for_each_type_word, lms_substring_len,
+    text_chunks, Ctx,
 };
 
 /// Buckets: one per first two bytes.
@@ -102,8 +103,7 @@ pub(crate) fn sort_lms<I: Idx>(
     // bucket.
     let chunks = if ctx.par(n) { ctx.threads } else { 1 };
     let len = n.div_ceil(chunks).max(1);
-    let bounds: Vec<(usize, usize)> = (0..n).step_by(len).map(|a| (a, (a + len).min(n))).collect();
-    let s_end = chunk_end_types(t, &bounds);
+    let (bounds, s_end) = text_chunks(t, len);
     let count = |&(a, b): &(usize, usize), &s_b: &Option<bool>| {
         let bytes = byte_counts(&t[a..b]);
         let mut h = vec![I::ZERO; BUCKETS];

@@ -426,12 +426,7 @@ fn gather_lms<C: Sym, I: Idx>(
         return;
     }
     if ctx.par(n) {
-        let chunk = ctx.chunk(n);
-        let bounds: Vec<(usize, usize)> = (0..n)
-            .step_by(chunk)
-            .map(|a| (a, (a + chunk).min(n)))
-            .collect();
-        let s_end = chunk_end_types(t, &bounds);
+        let (bounds, s_end) = text_chunks(t, ctx.chunk(n));
         let counts: Vec<usize> = bounds
             .par_iter()
             .zip(&s_end)
@@ -608,12 +603,7 @@ fn place_lms_seq<C: Sym, I: Idx>(
         // Chunks in parallel, taking slots with atomic decrements. The order of the LMS
         // suffixes within a bucket then depends on the timing, but stage 1 accepts any
         // order there: the reduced text, and so the result, do not depend on it.
-        let chunk = ctx.chunk(n);
-        let bounds: Vec<(usize, usize)> = (0..n)
-            .step_by(chunk)
-            .map(|a| (a, (a + chunk).min(n)))
-            .collect();
-        let s_end = chunk_end_types(t, &bounds);
+        let (bounds, s_end) = text_chunks(t, ctx.chunk(n));
         let ptrs = I::atomic_view(ptrs);
         let sa = I::atomic_view(sa);
         return bounds
@@ -801,6 +791,15 @@ pub(crate) fn bits_down(mut w: u64) -> impl Iterator<Item = usize> {
     })
 }
 
+/// `t` cut into chunks of `len` symbols (the last may be shorter): their bounds, and the type
+/// of the suffix just past each (see [`chunk_end_types`]).
+pub(crate) fn text_chunks<C: Sym>(t: &[C], len: usize) -> (Vec<(usize, usize)>, Vec<Option<bool>>) {
+    let n = t.len();
+    let bounds: Vec<(usize, usize)> = (0..n).step_by(len).map(|a| (a, (a + len).min(n))).collect();
+    let s_end = chunk_end_types(t, &bounds);
+    (bounds, s_end)
+}
+
 /// For chunks `bounds` (consecutive, covering `t`), the type of the suffix just past each
 /// chunk (`None` past the end of the text).
 pub(crate) fn chunk_end_types<C: Sym>(t: &[C], bounds: &[(usize, usize)]) -> Vec<Option<bool>> {
@@ -840,12 +839,7 @@ fn count_and_place_lms_par<C: Sym, I: Idx>(
 ) -> usize {
     let n = t.len();
     let k = counts.len();
-    let chunk = ctx.chunk(n);
-    let bounds: Vec<(usize, usize)> = (0..n)
-        .step_by(chunk)
-        .map(|a| (a, (a + chunk).min(n)))
-        .collect();
-    let s_end = chunk_end_types(t, &bounds);
+    let (bounds, s_end) = text_chunks(t, ctx.chunk(n));
     // Per chunk, per bucket c: the non-LMS positions in slot 2c, the LMS ones in 2c + 1.
     let hist: Vec<Vec<usize>> = bounds
         .par_iter()
