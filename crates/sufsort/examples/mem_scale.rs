@@ -8,7 +8,8 @@
 //! the time (what one thread writes, the other often reads next), so this latency bounds
 //! them as well. On the development VM it was about 52 ns in some stretches and about 340 ns
 //! in others (the host placing the two vCPUs on cores that share a cache, or not), and the
-//! two-thread sort of duckdb took 1.36 s in the first kind and 1.72-1.77 s in the second.
+//! two-thread sort of duckdb (`sa_time --threads 2 --reps 1 FILE`, run next to this) took
+//! 1.36 s in the first kind and 1.72-1.77 s in the second.
 //!
 //! `cargo run --release -p fwdelta-sufsort --example mem_scale [MiB] [threads...]`
 //! (default: 256 MiB, 1 and 2 threads). Prints the best of 3 runs per kind and thread count,

@@ -562,7 +562,9 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// of the block, as long as two of the other parts, of which there are `2 * (threads - 1)`:
 /// so with two threads, one writes half of the block while the other reads two quarters,
 /// and then each writes a quarter. (Writing at once costs about as much as reading: the
-/// random reads of the text dominate both.)
+/// random reads of the text dominate both. On duckdb's top-level left-to-right pass, the
+/// parts' reading took 235 ms of thread time in all, against 231 ms for the one-thread pass
+/// that also writes: counters in a temporary build of `sa_time --threads 2`.)
 ///
 /// Any thread claims any part of the current round; the thread that finishes the round's
 /// last part does the sequential work between rounds (cutting the buckets between the
