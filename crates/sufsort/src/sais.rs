@@ -9,6 +9,8 @@
 //!   from it: a plain entry `j` is induced from in the left-to-right pass (its predecessor
 //!   `j - 1` is L-type), a marked entry in the right-to-left pass (its predecessor is S-type).
 
+use std::ops::Range;
+
 use rayon::prelude::*;
 
 use crate::fast::prefetch;
@@ -178,7 +180,8 @@ fn sais_level<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, counted: bool, ct
         Some((m, lc)) => {
             trace!(tm, "key sort m={m}");
             let (lms, rest) = sa.split_at_mut(m);
-            fill_zero(rest, ctx);
+            // (Names go to `rest[p / 2]`, below `n.div_ceil(2)`: see `gather_names`.)
+            fill_zero(&mut rest[..n.div_ceil(2)], ctx);
             // The marks stay: the reduced text's symbol counts are read off them below.
             let names;
             (names, ones) = number_marked(lms, rest, may_drop, true, ctx);
@@ -218,7 +221,7 @@ fn sais_level<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, counted: bool, ct
     // before it, out of the recursion's reach.
     let mr = m - f;
     if f > 0 {
-        sa.copy_within(0..f, n - m);
+        copy_within(sa, 0..f, n - m, ctx);
     }
 
     // Sort the reduced text: recursively if names repeat, directly otherwise.
@@ -939,7 +942,7 @@ fn compact_nonzero<I: Idx>(sa: &mut [I], ctx: &Ctx) -> usize {
     for (i, &len) in lens.iter().enumerate() {
         let a = i * chunk;
         if a != w {
-            sa.copy_within(a..a + len, w);
+            copy_within(sa, a..a + len, w, ctx);
             sa[(a).max(w + len)..a + len].fill(I::ZERO);
         }
         w += len;
@@ -997,7 +1000,8 @@ fn name_lms_substrings<C: Sym, I: Idx>(
     #[cfg(feature = "trace")]
     trace!(tm, "  naming start");
     let (lms, rest) = sa.split_at_mut(m);
-    fill_zero(rest, ctx);
+    // Only the slots names go to (`p / 2 < n.div_ceil(2)`); see `gather_names`.
+    fill_zero(&mut rest[..n.div_ceil(2)], ctx);
     trace!(tm, "  clear");
     // Marks each sorted LMS substring that differs from the one before it. (The symbols are
     // compared in a loop, not as slices: slice equality calls memcmp, which on these short
@@ -1208,44 +1212,90 @@ fn counts_from_marks<I: Idx>(lms: &[I], counts: &mut [I], ones: &[usize], ctx: &
     debug_assert_eq!(name + 1, counts.len());
 }
 
-/// Moves the non-zero names in `sa[m..]` (1-based, at `m + p / 2` for LMS position `p`, maybe
-/// marked unique), in text order, to the end of `sa` as the reduced text (0-based, unmarked).
+/// Moves the non-zero names in `sa[m..m + n.div_ceil(2)]` (1-based, at `m + p / 2` for LMS
+/// position `p`, maybe marked unique), in text order, to the end of `sa` as the reduced text
+/// (0-based, unmarked). The slots past those (`m + n.div_ceil(2) <= n`: at most every other
+/// position is LMS) are neither read nor assumed zero, so naming clears only the name slots.
 fn gather_names<I: Idx>(sa: &mut [I], m: usize, ctx: &Ctx) {
     let n = sa.len();
-    // Each chunk of `sa[m..]` moves its names to its own end, in parallel; then the chunks'
-    // runs move up to the end of `sa`, the last chunk's first. A run never moves down (the
-    // chunks after it hold at most as many names as they have slots), so it lands on slots
-    // that are free by then: its own, or those the chunks after it have left.
-    let chunk = if ctx.par(n - m) {
-        ctx.chunk(n - m)
+    let top = m + n.div_ceil(2);
+    // Each chunk of `sa[m..top]` moves its names to its own end, in parallel; then the
+    // chunks' runs move up to the end of `sa`, the last chunk's first. A run never moves down
+    // (the chunks after it hold at most as many names as they have slots), so it lands on
+    // slots that are free by then: its own, those the chunks after it have left, or those
+    // past `top`.
+    let chunk = if ctx.par(top - m) {
+        ctx.chunk(top - m)
     } else {
-        n - m
+        top - m
     }
     .max(1);
-    let counts: Vec<usize> = sa[m..].par_chunks_mut(chunk).map(compact_names).collect();
+    // Each chunk but the last is one slice; the last reads up to `top` but its slice runs to
+    // the end of `sa`, so that its names land where they belong (on one thread, all of them).
+    let chunks = (top - m).div_ceil(chunk).max(1);
+    let mut parts: Vec<(&mut [I], usize)> = Vec::with_capacity(chunks);
+    let mut rest = &mut sa[m..];
+    for k in 0..chunks {
+        let len = chunk.min(top - m - k * chunk);
+        let take = if k + 1 == chunks { rest.len() } else { len };
+        let (part, r) = std::mem::take(&mut rest).split_at_mut(take);
+        parts.push((part, len));
+        rest = r;
+    }
+    let counts: Vec<usize> = parts
+        .into_par_iter()
+        .map(|(part, len)| compact_names(part, len))
+        .collect();
     let mut w = n;
     for (k, &count) in counts.iter().enumerate().rev() {
-        let end = (m + (k + 1) * chunk).min(n);
+        let end = if k + 1 == counts.len() {
+            n
+        } else {
+            m + (k + 1) * chunk
+        };
         w -= count;
-        sa.copy_within(end - count..end, w);
+        copy_within(sa, end - count..end, w, ctx);
     }
 }
 
-/// Moves the non-zero names in `part`, in order, to its end, 0-based and unmarked; returns
-/// how many there are.
+/// `sa.copy_within(src, dest)`, in parallel pieces if the two ranges do not overlap and are
+/// long enough to pay for it.
+fn copy_within<I: Idx>(sa: &mut [I], src: Range<usize>, dest: usize, ctx: &Ctx) {
+    let len = src.len();
+    if src.start == dest || len == 0 {
+        return;
+    }
+    if !ctx.par(len) || (dest < src.end && src.start < dest + len) {
+        sa.copy_within(src, dest);
+        return;
+    }
+    let piece = ctx.chunk(len);
+    let (from, to) = if dest < src.start {
+        let (lo, hi) = sa.split_at_mut(src.start);
+        (&hi[..len], &mut lo[dest..dest + len])
+    } else {
+        let (lo, hi) = sa.split_at_mut(dest);
+        (&lo[src], &mut hi[..len])
+    };
+    to.par_chunks_mut(piece)
+        .zip(from.par_chunks(piece))
+        .for_each(|(to, from)| to.copy_from_slice(from));
+}
+
+/// Moves the non-zero names in `part[..len]`, in order, to the end of `part`, 0-based and
+/// unmarked; returns how many there are.
 ///
 /// Branch-free, like [`compact_part`]: every entry is written to the slot below the names
 /// moved so far (at or above the entry read, so nothing unread is lost), which moves only for
 /// the names. The slots below the names are left in any state.
-fn compact_names<I: Idx>(part: &mut [I]) -> usize {
-    let len = part.len();
-    let mut w = len;
+fn compact_names<I: Idx>(part: &mut [I], len: usize) -> usize {
+    let mut w = part.len();
     for i in (0..len).rev() {
         let v = part[i];
         part[w - 1] = I::from_usize(v.unflagged().to_usize().saturating_sub(1));
         w -= usize::from(v != I::ZERO);
     }
-    len - w
+    part.len() - w
 }
 
 /// A fixed-size bit set.
@@ -1478,8 +1528,22 @@ mod compact_tests {
                 .filter(|&&x| x != 0)
                 .map(|&x| x.unflagged() - 1)
                 .collect();
-            let w = compact_names(&mut v);
+            let len = v.len();
+            let w = compact_names(&mut v, len);
             assert_eq!(&v[v.len() - w..], &want[..]);
+        }
+        // Read from a prefix, written to the end of the whole slice (the slots past the
+        // prefix hold anything).
+        for v in cases() {
+            let want: Vec<u32> = v
+                .iter()
+                .filter(|&&x| x != 0)
+                .map(|&x| x.unflagged() - 1)
+                .collect();
+            let mut long = v.clone();
+            long.extend([7, 0, 9 | u32::FLAG]);
+            let w = compact_names(&mut long, v.len());
+            assert_eq!(&long[long.len() - w..], &want[..]);
         }
     }
 }
