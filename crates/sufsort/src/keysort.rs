@@ -56,6 +56,13 @@ const MAX_DEPTH: usize = 2 + 8 * KEY_BYTES;
 #[cfg(test)]
 const MAX_DEPTH: usize = 2 + 2 * KEY_BYTES;
 
+/// Items that [`compact_items`] moves one by one before it goes in parallel rounds. (Few in
+/// unit tests, so that their short texts take the rounds.)
+#[cfg(not(test))]
+const COMPACT_SEQ: usize = 1 << 16;
+#[cfg(test)]
+const COMPACT_SEQ: usize = 3;
+
 /// How far ahead the text is prefetched when items are re-keyed.
 const PREFETCH: usize = 16;
 
@@ -211,14 +218,47 @@ pub(crate) fn sort_lms<I: Idx>(
         groups.into_iter().for_each(sort_group);
     }
     trace!(tm, "  sort");
-    // The positions, marked where names change, to the front (item `i` is `sa[2i..2i + 2]`).
-    for i in 0..m {
-        let (key, p) = (sa[2 * i], sa[2 * i + 1]);
-        sa[i] = if key.is_flagged() { p.flagged() } else { p };
-    }
+    compact_items(&mut sa[..2 * m], ctx);
     trace!(tm, "  compact");
     let _ = tm;
     (m, per_byte)
+}
+
+/// Moves the positions of the `m` sorted items in `sa` (`2 * m` entries, item `i` is
+/// `sa[2i..2i + 2]`) to `sa[..m]`, marked where the key is (where names change).
+///
+/// Entry `i` is written from item `i`, and read by item `i / 2`: so the items go in rounds
+/// `[lo, 2 * lo)`, each after the ones below it. Within a round none reads what another
+/// writes (it reads `sa[2 * lo..4 * lo]`, writes `sa[lo..2 * lo]`), so a round runs in
+/// parallel.
+fn compact_items<I: Idx>(sa: &mut [I], ctx: &Ctx) {
+    let m = sa.len() / 2;
+    let run = |to: &mut [I], from: &[I]| {
+        for (v, item) in to.iter_mut().zip(from.as_chunks::<2>().0) {
+            let [key, p] = *item;
+            *v = if key.is_flagged() { p.flagged() } else { p };
+        }
+    };
+    // One by one up to where rounds pay (item 0 reads the slot it writes).
+    let mut lo = m.min(COMPACT_SEQ);
+    for i in 0..lo {
+        let (key, p) = (sa[2 * i], sa[2 * i + 1]);
+        sa[i] = if key.is_flagged() { p.flagged() } else { p };
+    }
+    while lo < m {
+        let hi = (2 * lo).min(m);
+        let (left, right) = sa.split_at_mut(2 * lo);
+        let (to, from) = (&mut left[lo..hi], &right[..2 * (hi - lo)]);
+        if ctx.par(hi - lo) {
+            let piece = ctx.chunk(hi - lo);
+            to.par_chunks_mut(piece)
+                .zip(from.par_chunks(2 * piece))
+                .for_each(|(to, from)| run(to, from));
+        } else {
+            run(to, from);
+        }
+        lo = hi;
+    }
 }
 
 /// The number of each byte in `t`. (Four tables, each counting every fourth byte: one table

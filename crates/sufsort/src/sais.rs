@@ -81,7 +81,7 @@ impl Ctx {
 
     /// The chunk length for splitting `n` items across the threads (a few chunks per thread,
     /// for balance).
-    fn chunk(&self, n: usize) -> usize {
+    pub(crate) fn chunk(&self, n: usize) -> usize {
         n.div_ceil(self.threads * 4).max(1)
     }
 }
