@@ -275,9 +275,9 @@ fn sais_level<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, counted: bool, ct
     // Stage 2: put the sorted LMS suffixes at the ends of their buckets, then induce.
     bk.ends(t, ctx);
     if let Some(lc) = &lms_counts {
-        place_runs(sa, bk.ptrs, m, |c| lc[c]);
+        place_runs(sa, bk.ptrs, m, |c| lc[c], ctx);
     } else if let Some(runs) = &bk.runs {
-        place_runs(sa, bk.ptrs, m, |c| runs[c].to_usize());
+        place_runs(sa, bk.ptrs, m, |c| runs[c].to_usize(), ctx);
     } else {
         fill_zero(&mut sa[m..], ctx);
         let ptrs = &mut *bk.ptrs;
@@ -499,11 +499,125 @@ struct Buckets<'a, I> {
 /// of `sa`. They come grouped by bucket: each bucket's run moves as a block, last bucket
 /// first. (A bucket holds no run of a lower bucket: those lie below its start.) Against
 /// placing them one by one, this reads neither the text nor the pointers at random.
-fn place_runs<I: Idx>(sa: &mut [I], ends: &[I], m: usize, run: impl Fn(usize) -> usize) {
-    let mut src = m;
-    // Everything from `hi` up is placed (or cleared).
-    let mut hi = sa.len();
-    for c in (0..ends.len()).rev() {
+///
+/// In parallel, in rounds. A run never moves down, and the runs whose place lies at or above
+/// the end of the runs still to move (a top range of the buckets left) read only below it
+/// and write only above it. So each round places those, in groups of buckets in parallel,
+/// each group writing its own span of the array; the rest go in order, as above (long moves
+/// and clears in parallel), once a round would leave too little for the threads.
+fn place_runs<I: Idx>(
+    sa: &mut [I],
+    ends: &[I],
+    m: usize,
+    run: impl Fn(usize) -> usize + Sync,
+    ctx: &Ctx,
+) {
+    let n = sa.len();
+    // Buckets `..k` and runs `sa[..src]` are left, to be placed below `hi`.
+    let (mut k, mut src, mut hi) = (ends.len(), m, n);
+    let end = |c: usize| ends[c].to_usize();
+    // The first bucket in `lo..hi` for which `f` fails (it holds for a prefix of them).
+    let first_not = |mut lo: usize, mut hi: usize, f: &dyn Fn(usize) -> bool| {
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            if f(mid) {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    };
+    while ctx.par(hi - src) {
+        // `cut`: the first bucket whose run's place starts at or above `src` (the places rise
+        // with the buckets). `low_top`: one past the runs below it, at least `src`. (A bucket
+        // below `cut` without a run ends at its run's place, below `src`.)
+        let cut = first_not(0, k, &|c| end(c) - run(c) < src);
+        let low_top = if cut > 0 { src.max(end(cut - 1)) } else { src };
+        if !ctx.par(hi - low_top) {
+            break;
+        }
+        // The buckets from `cut` up in groups that each cover about a `4 * threads`th of
+        // `sa[low_top..hi]`, found by bisection: group `g` takes the buckets from `cuts[g]`.
+        let groups = 4 * ctx.threads;
+        let target = (hi - low_top).div_ceil(groups);
+        let mut cuts: Vec<usize> = (0..groups)
+            .map(|g| first_not(cut, k, &|c| end(c) <= low_top + g * target))
+            .collect();
+        cuts[0] = cut;
+        cuts.push(k);
+        // Each group's span of the array (the first from `low_top`, the last up to `hi`),
+        // and how many runs it moves.
+        // Group `g` starts where bucket `cuts[g]` does, if that is above `cut` and below `k`
+        // (the buckets below `k` can end below `hi`).
+        let start = |c| match c {
+            _ if c == cut => low_top,
+            _ if c == k => hi,
+            _ => end(c - 1),
+        };
+        let spans: Vec<(Range<usize>, Range<usize>)> = cuts
+            .windows(2)
+            .enumerate()
+            .map(|(g, w)| {
+                let b = if g + 1 == groups { hi } else { start(w[1]) };
+                (w[0]..w[1], start(w[0])..b)
+            })
+            .collect();
+        let lens: Vec<usize> = spans
+            .par_iter()
+            .map(|(cs, _)| cs.clone().map(&run).sum())
+            .collect();
+        let low = src - lens.iter().sum::<usize>();
+        let (below, rest) = sa.split_at_mut(low_top);
+        let below = &*below;
+        let mut rest = &mut rest[..hi - low_top];
+        let mut work = Vec::with_capacity(spans.len());
+        let mut from = low;
+        for ((cs, r), len) in spans.into_iter().zip(lens) {
+            let (span, more) = std::mem::take(&mut rest).split_at_mut(r.len());
+            work.push((cs, from, r.start, span));
+            from += len;
+            rest = more;
+        }
+        debug_assert!(rest.is_empty() && from == src);
+        work.into_par_iter().for_each(|(cs, mut from, a, span)| {
+            // From the span's bottom up: the gaps and the runs.
+            let mut w = a;
+            for c in cs {
+                let l = run(c);
+                if l == 0 {
+                    continue;
+                }
+                let d = end(c) - l;
+                span[w - a..d - a].fill(I::ZERO);
+                span[d - a..d - a + l].copy_from_slice(&below[from..from + l]);
+                from += l;
+                w = d + l;
+            }
+            span[w - a..].fill(I::ZERO);
+        });
+        (k, src, hi) = (cut, low, low_top);
+    }
+    place_runs_below(sa, ends, 0..k, src, hi, &run, ctx.par(n).then_some(ctx));
+}
+
+/// The sequential form of [`place_runs`] for the buckets `cs`, whose runs are `sa[..src]`,
+/// placing and clearing below `hi` (everything from `hi` up is placed or cleared). With
+/// `ctx`, long moves and clears go in parallel.
+fn place_runs_below<I: Idx>(
+    sa: &mut [I],
+    ends: &[I],
+    cs: Range<usize>,
+    mut src: usize,
+    mut hi: usize,
+    run: &impl Fn(usize) -> usize,
+    ctx: Option<&Ctx>,
+) {
+    let fill = |s: &mut [I]| match ctx {
+        Some(ctx) => fill_zero(s, ctx),
+        None => s.fill(I::ZERO),
+    };
+    for c in cs.rev() {
         let l = run(c);
         if l == 0 {
             continue;
@@ -511,12 +625,15 @@ fn place_runs<I: Idx>(sa: &mut [I], ends: &[I], m: usize, run: impl Fn(usize) ->
         let end = ends[c].to_usize();
         // Between this run and the one above: the rest of the buckets from here up to it. No
         // run still to move lies there (they fit below this bucket's end).
-        sa[end..hi].fill(I::ZERO);
+        fill(&mut sa[end..hi]);
         src -= l;
         // Up, so from the top down. (Most runs of a reduced text are a few entries long, and
         // a loop beats a call to memmove there.)
         if l > 32 {
-            sa.copy_within(src..src + l, end - l);
+            match ctx {
+                Some(ctx) => copy_within(sa, src..src + l, end - l, ctx),
+                None => sa.copy_within(src..src + l, end - l),
+            }
         } else {
             for i in (0..l).rev() {
                 sa[end - l + i] = sa[src + i];
@@ -525,7 +642,7 @@ fn place_runs<I: Idx>(sa: &mut [I], ends: &[I], m: usize, run: impl Fn(usize) ->
         hi = end - l;
     }
     debug_assert_eq!(src, 0);
-    sa[..hi].fill(I::ZERO);
+    fill(&mut sa[..hi]);
 }
 
 impl<I: Idx> Buckets<'_, I> {
@@ -1478,6 +1595,67 @@ fn renumber<I: Idx>(lms: &mut [I], rest: &mut [I], pos: &Bits, ctx: &Ctx) -> Bit
         w += usize::from(rank.get(i));
     }
     rank
+}
+
+#[cfg(test)]
+mod place_tests {
+    use super::*;
+
+    /// The parallel rounds of `place_runs` give what the sequential form gives, on buckets
+    /// with sparse and dense runs, empty runs, and empty buckets.
+    #[test]
+    fn parallel_place_runs_match_sequential() {
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = |below: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % below
+        };
+        for case in 0..400 {
+            let k = 1 + next(40) as usize;
+            // Bucket sizes, and the run in each: none, some, or all but one of its slots.
+            let (mut counts, mut runs) = (vec![], vec![]);
+            for _ in 0..k {
+                let count = next(12) as usize;
+                let l = match next(4) {
+                    0 => 0,
+                    1 => count.saturating_sub(1),
+                    _ => next(count as u64 / 2 + 1) as usize,
+                };
+                counts.push(count);
+                runs.push(l);
+            }
+            let n: usize = counts.iter().sum();
+            let m: usize = runs.iter().sum();
+            if n == 0 {
+                continue;
+            }
+            let mut ends = Vec::with_capacity(k);
+            let mut sum = 0u32;
+            for &c in &counts {
+                sum += c as u32;
+                ends.push(sum);
+            }
+            let mut sa: Vec<u32> = (0..n as u32).map(|i| 1000 + i).collect();
+            sa[m..].iter_mut().for_each(|v| *v = 7);
+            let mut want = sa.clone();
+            place_runs_below(&mut want, &ends, 0..k, m, n, &|c| runs[c], None);
+            for threads in [1, 2, 3, 5] {
+                let ctx = Ctx {
+                    threads,
+                    min_par: 1 + case % 3,
+                    ..Ctx::ambient()
+                };
+                let mut got = sa.clone();
+                place_runs(&mut got, &ends, m, |c| runs[c], &ctx);
+                assert_eq!(
+                    got, want,
+                    "counts {counts:?} runs {runs:?} threads {threads}"
+                );
+            }
+        }
+    }
 }
 
 #[cfg(test)]
