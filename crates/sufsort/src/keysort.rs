@@ -33,7 +33,7 @@ use crate::fast::{byte_cmp_masks16, prefetch};
 use crate::index::Idx;
 use crate::sais::{
     bits_down, chunk_end_types, for_each_lms_batch, for_each_type_word, lms_substring_len,
-    text_chunks, Ctx,
+    text_chunks, Ctx, LmsChunks,
 };
 
 /// Buckets: one per first two bytes.
@@ -93,13 +93,14 @@ fn key_at<I: Idx>(t: &[u8], p: usize, d: usize, len: usize) -> I {
 /// Sorts the LMS positions of `t` into `sa[..m]` in an order consistent with their suffixes,
 /// marking (`Idx::FLAG`) each entry whose LMS substring differs from the previous entry's
 /// (and the first). `sa[m..]` is left in any state. Counts the bytes of `t` into `counts`
-/// (256 entries). Returns `m` and the number of LMS positions per first byte.
+/// (256 entries). Returns `m`, the number of LMS positions per first byte, and in parallel
+/// their number per chunk of the text.
 pub(crate) fn sort_lms<I: Idx>(
     t: &[u8],
     sa: &mut [I],
     counts: &mut [I],
     ctx: &Ctx,
-) -> (usize, [usize; 256]) {
+) -> (usize, [usize; 256], Option<LmsChunks>) {
     let n = t.len();
     debug_assert!(sa.len() == n);
     #[cfg_attr(not(feature = "trace"), allow(unused_mut))]
@@ -138,6 +139,13 @@ pub(crate) fn sort_lms<I: Idx>(
     for (c, slot) in counts.iter_mut().enumerate() {
         *slot = I::from_usize(per_chunk.iter().map(|(bytes, _)| bytes[c]).sum());
     }
+    let lms_chunks = (chunks > 1).then(|| LmsChunks {
+        len,
+        counts: per_chunk
+            .iter()
+            .map(|(_, h)| h.iter().map(|c| c.to_usize()).sum())
+            .collect(),
+    });
     // Bucket starts, and where each chunk's items go in each bucket.
     let mut starts = vec![0usize; BUCKETS + 1];
     // (In index slots: the scatter reads one per item at random, so half the cache lines.)
@@ -221,7 +229,7 @@ pub(crate) fn sort_lms<I: Idx>(
     compact_items(&mut sa[..2 * m], ctx);
     trace!(tm, "  compact");
     let _ = tm;
-    (m, per_byte)
+    (m, per_byte, lms_chunks)
 }
 
 /// Moves the positions of the `m` sorted items in `sa` (`2 * m` entries, item `i` is

@@ -176,8 +176,11 @@ fn sais_level<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, counted: bool, ct
     let keyed_path = keyed.is_some();
     // With the key sort: the marks per chunk that naming counted (see `counts_from_marks`).
     let mut ones = Vec::new();
+    // The LMS positions per chunk of the text, if stage 1 counted them that way.
+    let lms_chunks: Option<LmsChunks>;
     let (m, names, lms_counts) = match keyed {
-        Some((m, lc)) => {
+        Some((m, lc, ch)) => {
+            lms_chunks = ch;
             trace!(tm, "key sort m={m}");
             let (lms, rest) = sa.split_at_mut(m);
             // (Names go to `rest[p / 2]`, below `n.div_ceil(2)`: see `gather_names`.)
@@ -189,7 +192,8 @@ fn sais_level<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, counted: bool, ct
             (m, names, Some(lc))
         }
         None => {
-            let (m, lms_counts) = stage1_induced(t, sa, &mut bk, par, counted, ctx);
+            let (m, lms_counts, ch) = stage1_induced(t, sa, &mut bk, par, counted, ctx);
+            lms_chunks = ch;
             trace!(tm, "stage1 m={m}");
             let names = name_lms_substrings(t, sa, m, may_drop, ctx);
             trace!(tm, "naming names={names}");
@@ -241,8 +245,8 @@ fn sais_level<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, counted: bool, ct
     // Map reduced suffix numbers back to text positions: first the positions that went into
     // the recursion, in text order, into `sa[n - mr..]`.
     match &dropped {
-        Some(d) => gather_lms(t, sa, mr, Some(|p| !d.pos.get(p / 2)), ctx),
-        None => gather_lms(t, sa, mr, None::<fn(usize) -> bool>, ctx),
+        Some(d) => gather_lms(t, sa, mr, Some(&d.pos), lms_chunks.as_ref(), ctx),
+        None => gather_lms(t, sa, mr, None, lms_chunks.as_ref(), ctx),
     }
     trace!(tm, "gather lms");
     {
@@ -312,13 +316,13 @@ fn stage1_induced<C: Sym, I: Idx>(
     par: bool,
     counted: bool,
     ctx: &Ctx,
-) -> (usize, Option<[usize; 256]>) {
+) -> (usize, Option<[usize; 256]>, Option<LmsChunks>) {
     let k = bk.ptrs.len();
     #[cfg_attr(not(feature = "trace"), allow(unused_mut))]
     let mut tm = (std::time::Instant::now(), 0u64);
     #[cfg(feature = "trace")]
     trace!(tm, "  stage1 start");
-    let m = match (&mut bk.counts, par) {
+    let (m, lms_chunks) = match (&mut bk.counts, par) {
         (Some(counts), true) => count_and_place_lms_par(t, sa, counts, bk.ptrs, ctx),
         _ => {
             if let Some(counts) = bk.counts.as_mut().filter(|_| !counted) {
@@ -367,7 +371,7 @@ fn stage1_induced<C: Sym, I: Idx>(
     debug_assert_eq!(w, m);
     trace!(tm, "  compact");
     let _ = tm;
-    (m, lms_counts)
+    (m, lms_counts, lms_chunks)
 }
 
 /// `v = tail[v]` for each `v` in `part`.
@@ -407,20 +411,31 @@ fn bucket_ends<I: Idx>(counts: &[I], ptrs: &mut [I]) {
     }
 }
 
-/// Writes the LMS positions `p` of `t` for which `keep(p)` holds (all with `None`), in text
-/// order, into `sa[n - count..n]` (`n = t.len()`; `count` must be their number). Every other
-/// entry of `sa` keeps its value.
+/// The number of LMS positions in each chunk of a text, chunked by [`text_chunks`] with
+/// `len`, as stage 1 found them.
+pub(crate) struct LmsChunks {
+    pub(crate) len: usize,
+    pub(crate) counts: Vec<usize>,
+}
+
+/// Writes the LMS positions `p` of `t` that are not `dropped` (bit `p / 2`; all with `None`),
+/// in text order, into `sa[n - count..n]` (`n = t.len()`; `count` must be their number).
+/// Every other entry of `sa` keeps its value.
 ///
 /// In parallel, the text goes in chunks: each chunk counts its positions, then writes them
-/// to its share of the range. Sequentially, the LMS positions come from [`for_each_lms_in`],
-/// 64 positions at a time. Each is written at the next free slot, which moves only for the
-/// kept ones (`keep` is data, and a branch on it mispredicts); the one slot below the range
-/// that the last writes land on is restored afterwards.
+/// to its share of the range. The counts come from `known` if stage 1 left them, less the
+/// dropped ones (counted in `dropped`: a chunk's LMS positions own the bits from half its
+/// start, as chunks start at even positions and LMS positions are never adjacent).
+/// Sequentially, the LMS positions come from [`for_each_lms_in`], 64 positions at a time.
+/// Each is written at the next free slot, which moves only for the kept ones (whether one is
+/// kept is data, and a branch on it mispredicts); the one slot below the range that the last
+/// writes land on is restored afterwards.
 fn gather_lms<C: Sym, I: Idx>(
     t: &[C],
     sa: &mut [I],
     count: usize,
-    keep: Option<impl Fn(usize) -> bool + Sync>,
+    dropped: Option<&Bits>,
+    known: Option<&LmsChunks>,
     ctx: &Ctx,
 ) {
     let n = t.len();
@@ -428,24 +443,36 @@ fn gather_lms<C: Sym, I: Idx>(
         // Nothing to write (a text of one symbol has no LMS position): skip the scan.
         return;
     }
+    let keep = |p: usize| dropped.is_none_or(|d| !d.get(p / 2));
     if ctx.par(n) {
-        let (bounds, s_end) = text_chunks(t, ctx.chunk(n));
-        let counts: Vec<usize> = bounds
-            .par_iter()
-            .zip(&s_end)
-            .map(|(&(a, b), &s_b)| {
-                let mut c = 0;
-                for_each_type_word(t, a, b, s_b, |q0, _, lms| match &keep {
-                    None => c += lms.count_ones() as usize,
-                    Some(keep) => {
-                        for j in bits_down(lms) {
-                            c += usize::from(keep(q0 + j));
+        let len = known.map_or(ctx.chunk(n), |k| k.len);
+        let (bounds, s_end) = text_chunks(t, len);
+        let counts: Vec<usize> = match known {
+            Some(k) => {
+                debug_assert_eq!(k.counts.len(), bounds.len());
+                bounds
+                    .par_iter()
+                    .zip(&k.counts)
+                    .map(|(&(a, b), &c)| c - dropped.map_or(0, |d| d.count(a / 2, b.div_ceil(2))))
+                    .collect()
+            }
+            None => bounds
+                .par_iter()
+                .zip(&s_end)
+                .map(|(&(a, b), &s_b)| {
+                    let mut c = 0;
+                    for_each_type_word(t, a, b, s_b, |q0, _, lms| match dropped {
+                        None => c += lms.count_ones() as usize,
+                        Some(_) => {
+                            for j in bits_down(lms) {
+                                c += usize::from(keep(q0 + j));
+                            }
                         }
-                    }
-                });
-                c
-            })
-            .collect();
+                    });
+                    c
+                })
+                .collect(),
+        };
         debug_assert_eq!(counts.iter().sum::<usize>(), count);
         let mut rest = &mut sa[n - count..];
         let mut parts = Vec::with_capacity(counts.len());
@@ -461,7 +488,7 @@ fn gather_lms<C: Sym, I: Idx>(
             .for_each(|((part, &(a, b)), &s_b)| {
                 let mut w = part.len();
                 for_each_lms_in(t, a, b, s_b, |p| {
-                    if keep.as_ref().is_none_or(|keep| keep(p)) {
+                    if keep(p) {
                         w -= 1;
                         part[w] = I::from_usize(p);
                     }
@@ -470,7 +497,6 @@ fn gather_lms<C: Sym, I: Idx>(
             });
         return;
     }
-    let keep = |p| keep.as_ref().is_none_or(|keep| keep(p));
     // The slot below the range, if any (`count` < `n`: at most every other position is LMS).
     let below = n - count - 1;
     let saved = sa[below];
@@ -708,13 +734,13 @@ fn count_symbols<C: Sym, I: Idx>(t: &[C], counts: &mut [I], ctx: &Ctx) {
 }
 
 /// Clears `sa` and puts every LMS suffix at the end of its bucket (right to left in text
-/// order). Returns the number of LMS suffixes.
+/// order). Returns the number of LMS suffixes, and in parallel their number per chunk.
 fn place_lms_seq<C: Sym, I: Idx>(
     t: &[C],
     sa: &mut [I],
     bk: &mut Buckets<'_, I>,
     ctx: &Ctx,
-) -> usize {
+) -> (usize, Option<LmsChunks>) {
     fill_zero(sa, ctx);
     bk.ends(t, ctx);
     let ptrs = &mut *bk.ptrs;
@@ -723,10 +749,11 @@ fn place_lms_seq<C: Sym, I: Idx>(
         // Chunks in parallel, taking slots with atomic decrements. The order of the LMS
         // suffixes within a bucket then depends on the timing, but stage 1 accepts any
         // order there: the reduced text, and so the result, do not depend on it.
-        let (bounds, s_end) = text_chunks(t, ctx.chunk(n));
+        let len = ctx.chunk(n);
+        let (bounds, s_end) = text_chunks(t, len);
         let ptrs = I::atomic_view(ptrs);
         let sa = I::atomic_view(sa);
-        return bounds
+        let counts: Vec<usize> = bounds
             .par_iter()
             .zip(&s_end)
             .map(|(&(a, b), &s_b)| {
@@ -744,7 +771,8 @@ fn place_lms_seq<C: Sym, I: Idx>(
                 });
                 m
             })
-            .sum();
+            .collect();
+        return (counts.iter().sum(), Some(LmsChunks { len, counts }));
     }
     let mut m = 0usize;
     if ptrs.len() > 1 << 14 {
@@ -762,7 +790,7 @@ fn place_lms_seq<C: Sym, I: Idx>(
             }
             m += batch.len();
         });
-        return m;
+        return (m, None);
     }
     for_each_lms_in(t, 0, n, None, |p| {
         let c = t[p].sym();
@@ -771,7 +799,7 @@ fn place_lms_seq<C: Sym, I: Idx>(
         sa[e] = I::from_usize(p);
         m += 1;
     });
-    m
+    (m, None)
 }
 
 /// Calls `f` with batches of the LMS positions in `a..b`, right to left (the order of
@@ -915,6 +943,9 @@ pub(crate) fn bits_down(mut w: u64) -> impl Iterator<Item = usize> {
 /// of the suffix just past each (see [`chunk_end_types`]).
 pub(crate) fn text_chunks<C: Sym>(t: &[C], len: usize) -> (Vec<(usize, usize)>, Vec<Option<bool>>) {
     let n = t.len();
+    // Even, so that the name slots `p / 2` of a chunk's LMS positions are a range of their
+    // own (see `gather_lms`).
+    let len = len.max(1).next_multiple_of(2);
     let bounds: Vec<(usize, usize)> = (0..n).step_by(len).map(|a| (a, (a + len).min(n))).collect();
     let s_end = chunk_end_types(t, &bounds);
     (bounds, s_end)
@@ -956,10 +987,11 @@ fn count_and_place_lms_par<C: Sym, I: Idx>(
     counts: &mut [I],
     ptrs: &mut [I],
     ctx: &Ctx,
-) -> usize {
+) -> (usize, Option<LmsChunks>) {
     let n = t.len();
     let k = counts.len();
-    let (bounds, s_end) = text_chunks(t, ctx.chunk(n));
+    let len = ctx.chunk(n);
+    let (bounds, s_end) = text_chunks(t, len);
     // Per chunk, per bucket c: the non-LMS positions in slot 2c, the LMS ones in 2c + 1.
     let hist: Vec<Vec<usize>> = bounds
         .par_iter()
@@ -996,7 +1028,11 @@ fn count_and_place_lms_par<C: Sym, I: Idx>(
         // As the sequential placement leaves it: below the bucket's LMS suffixes.
         ptrs[c] = I::from_usize(end);
     }
-    let m: usize = hist.iter().flat_map(|h| h.iter().skip(1).step_by(2)).sum();
+    let per_chunk: Vec<usize> = hist
+        .iter()
+        .map(|h| h.iter().skip(1).step_by(2).sum())
+        .collect();
+    let m = per_chunk.iter().sum();
     fill_zero(sa, ctx);
     let view = I::atomic_view(sa);
     bounds
@@ -1010,7 +1046,13 @@ fn count_and_place_lms_par<C: Sym, I: Idx>(
                 I::store(&view[off[c]], I::from_usize(p));
             });
         });
-    m
+    (
+        m,
+        Some(LmsChunks {
+            len,
+            counts: per_chunk,
+        }),
+    )
 }
 
 /// The length of the LMS substring starting at the LMS position `p`: up to and including the
@@ -1426,6 +1468,23 @@ impl Bits {
     fn get(&self, i: usize) -> bool {
         self.0[i / 64] >> (i % 64) & 1 != 0
     }
+    /// The number of set bits in `lo..hi`.
+    fn count(&self, lo: usize, hi: usize) -> usize {
+        if lo >= hi {
+            return 0;
+        }
+        let (a, b) = (lo / 64, (hi - 1) / 64);
+        let first = self.0[a] & (!0u64 << (lo % 64));
+        let last_mask = !0u64 >> (63 - (hi - 1) % 64);
+        if a == b {
+            return (first & last_mask).count_ones() as usize;
+        }
+        let mid: usize = self.0[a + 1..b]
+            .iter()
+            .map(|w| w.count_ones() as usize)
+            .sum();
+        first.count_ones() as usize + mid + (self.0[b] & last_mask).count_ones() as usize
+    }
 }
 
 /// The LMS suffixes `drop_unique` took out of the recursion.
@@ -1595,6 +1654,26 @@ fn renumber<I: Idx>(lms: &mut [I], rest: &mut [I], pos: &Bits, ctx: &Ctx) -> Bit
         w += usize::from(rank.get(i));
     }
     rank
+}
+
+#[cfg(test)]
+mod bits_tests {
+    use super::*;
+
+    #[test]
+    fn count_is_the_set_bits_in_the_range() {
+        let mut bits = Bits::new(300);
+        for i in (0..300).filter(|i| i % 3 == 0 || i % 7 == 1) {
+            bits.0[i / 64] |= 1 << (i % 64);
+        }
+        for lo in 0..=300 {
+            for hi in [lo, lo + 1, lo + 63, lo + 64, lo + 65, 300] {
+                let hi = hi.min(300);
+                let want = (lo..hi).filter(|&i| bits.get(i)).count();
+                assert_eq!(bits.count(lo, hi), want, "{lo}..{hi}");
+            }
+        }
+    }
 }
 
 #[cfg(test)]
