@@ -241,17 +241,16 @@ pub(crate) fn sort_lms<I: Idx>(
 /// parallel.
 fn compact_items<I: Idx>(sa: &mut [I], ctx: &Ctx) {
     let m = sa.len() / 2;
+    let pos = |key: I, p: I| if key.is_flagged() { p.flagged() } else { p };
     let run = |to: &mut [I], from: &[I]| {
-        for (v, item) in to.iter_mut().zip(from.as_chunks::<2>().0) {
-            let [key, p] = *item;
-            *v = if key.is_flagged() { p.flagged() } else { p };
+        for (v, &[key, p]) in to.iter_mut().zip(from.as_chunks::<2>().0) {
+            *v = pos(key, p);
         }
     };
     // One by one up to where rounds pay (item 0 reads the slot it writes).
     let mut lo = m.min(COMPACT_SEQ);
     for i in 0..lo {
-        let (key, p) = (sa[2 * i], sa[2 * i + 1]);
-        sa[i] = if key.is_flagged() { p.flagged() } else { p };
+        sa[i] = pos(sa[2 * i], sa[2 * i + 1]);
     }
     while lo < m {
         let hi = (2 * lo).min(m);

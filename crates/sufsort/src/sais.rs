@@ -225,7 +225,7 @@ fn sais_level<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, counted: bool, ct
     // before it, out of the recursion's reach.
     let mr = m - f;
     if f > 0 {
-        copy_within(sa, 0..f, n - m, ctx);
+        par_copy_within(sa, 0..f, n - m, ctx);
     }
 
     // Sort the reduced text: recursively if names repeat, directly otherwise.
@@ -572,15 +572,10 @@ fn place_runs<I: Idx>(
             .collect();
         cuts[0] = cut;
         cuts.push(k);
-        // Each group's span of the array (the first from `low_top`, the last up to `hi`),
-        // and how many runs it moves.
-        // Group `g` starts where bucket `cuts[g]` does, if that is above `cut` and below `k`
-        // (the buckets below `k` can end below `hi`).
-        let start = |c| match c {
-            _ if c == cut => low_top,
-            _ if c == k => hi,
-            _ => end(c - 1),
-        };
+        // Each group's span of the array: from where bucket `cuts[g]` starts (the first group
+        // from `low_top`) to where the next group's does (the last group up to `hi`, which
+        // the buckets below `k` can end short of).
+        let start = |c| if c == cut { low_top } else { end(c - 1) };
         let spans: Vec<(Range<usize>, Range<usize>)> = cuts
             .windows(2)
             .enumerate()
@@ -589,6 +584,7 @@ fn place_runs<I: Idx>(
                 (w[0]..w[1], start(w[0])..b)
             })
             .collect();
+        // How many runs each group moves.
         let lens: Vec<usize> = spans
             .par_iter()
             .map(|(cs, _)| cs.clone().map(&run).sum())
@@ -657,7 +653,7 @@ fn place_runs_below<I: Idx>(
         // a loop beats a call to memmove there.)
         if l > 32 {
             match ctx {
-                Some(ctx) => copy_within(sa, src..src + l, end - l, ctx),
+                Some(ctx) => par_copy_within(sa, src..src + l, end - l, ctx),
                 None => sa.copy_within(src..src + l, end - l),
             }
         } else {
@@ -1101,7 +1097,7 @@ fn compact_nonzero<I: Idx>(sa: &mut [I], ctx: &Ctx) -> usize {
     for (i, &len) in lens.iter().enumerate() {
         let a = i * chunk;
         if a != w {
-            copy_within(sa, a..a + len, w, ctx);
+            par_copy_within(sa, a..a + len, w, ctx);
             sa[(a).max(w + len)..a + len].fill(I::ZERO);
         }
         w += len;
@@ -1413,13 +1409,13 @@ fn gather_names<I: Idx>(sa: &mut [I], m: usize, ctx: &Ctx) {
             m + (k + 1) * chunk
         };
         w -= count;
-        copy_within(sa, end - count..end, w, ctx);
+        par_copy_within(sa, end - count..end, w, ctx);
     }
 }
 
 /// `sa.copy_within(src, dest)`, in parallel pieces if the two ranges do not overlap and are
 /// long enough to pay for it.
-fn copy_within<I: Idx>(sa: &mut [I], src: Range<usize>, dest: usize, ctx: &Ctx) {
+fn par_copy_within<I: Idx>(sa: &mut [I], src: Range<usize>, dest: usize, ctx: &Ctx) {
     let len = src.len();
     if src.start == dest || len == 0 {
         return;
