@@ -422,10 +422,10 @@ pub(crate) struct LmsChunks {
 /// in text order, into `sa[n - count..n]` (`n = t.len()`; `count` must be their number).
 /// Every other entry of `sa` keeps its value.
 ///
-/// In parallel, the text goes in chunks: each chunk counts its positions, then writes them
-/// to its share of the range. The counts come from `known` if stage 1 left them, less the
-/// dropped ones (counted in `dropped`: a chunk's LMS positions own the bits from half its
-/// start, as chunks start at even positions and LMS positions are never adjacent).
+/// In parallel, the text goes in the chunks stage 1 counted (`known`), and each writes its
+/// positions to its share of the range: stage 1's count less the dropped ones (counted in
+/// `dropped`: a chunk's LMS positions own the bits from half its start, as chunks start at
+/// even positions and LMS positions are never adjacent).
 /// Sequentially, the LMS positions come from [`for_each_lms_in`], 64 positions at a time.
 /// Each is written at the next free slot, which moves only for the kept ones (whether one is
 /// kept is data, and a branch on it mispredicts); the one slot below the range that the last
@@ -444,35 +444,17 @@ fn gather_lms<C: Sym, I: Idx>(
         return;
     }
     let keep = |p: usize| dropped.is_none_or(|d| !d.get(p / 2));
-    if ctx.par(n) {
-        let len = known.map_or(ctx.chunk(n), |k| k.len);
-        let (bounds, s_end) = text_chunks(t, len);
-        let counts: Vec<usize> = match known {
-            Some(k) => {
-                debug_assert_eq!(k.counts.len(), bounds.len());
-                bounds
-                    .par_iter()
-                    .zip(&k.counts)
-                    .map(|(&(a, b), &c)| c - dropped.map_or(0, |d| d.count(a / 2, b.div_ceil(2))))
-                    .collect()
-            }
-            None => bounds
-                .par_iter()
-                .zip(&s_end)
-                .map(|(&(a, b), &s_b)| {
-                    let mut c = 0;
-                    for_each_type_word(t, a, b, s_b, |q0, _, lms| match dropped {
-                        None => c += lms.count_ones() as usize,
-                        Some(_) => {
-                            for j in bits_down(lms) {
-                                c += usize::from(keep(q0 + j));
-                            }
-                        }
-                    });
-                    c
-                })
-                .collect(),
-        };
+    // (Stage 1 leaves the counts whenever it ran in parallel, as it does on a text this
+    // long.)
+    debug_assert!(known.is_some() || !ctx.par(n));
+    if let Some(known) = known.filter(|_| ctx.par(n)) {
+        let (bounds, s_end) = text_chunks(t, known.len);
+        debug_assert_eq!(known.counts.len(), bounds.len());
+        let counts: Vec<usize> = bounds
+            .par_iter()
+            .zip(&known.counts)
+            .map(|(&(a, b), &c)| c - dropped.map_or(0, |d| d.count(a / 2, b.div_ceil(2))))
+            .collect();
         debug_assert_eq!(counts.iter().sum::<usize>(), count);
         let mut rest = &mut sa[n - count..];
         let mut parts = Vec::with_capacity(counts.len());
