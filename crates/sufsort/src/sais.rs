@@ -111,6 +111,10 @@ fn sais_level<C: Sym, I: Idx>(t: &[C], sa: &mut [I], k: usize, counted: bool, ct
         _ => {}
     }
     let (sa, free) = sa.split_at_mut(n);
+    if never_rises(t, ctx) {
+        descending(sa, ctx);
+        return;
+    }
     // Bucket arrays: counts and pointers in the free space when they fit; with a large
     // alphabet and little space, the pointers alone, recounting the symbols whenever bucket
     // bounds are needed (slower, but no memory beyond the output array); the heap otherwise.
@@ -359,6 +363,10 @@ fn stage1_induced<C: Sym, I: Idx>(
         }
     }
     trace!(tm, "  count+place m={m}");
+    if m == 0 {
+        // No LMS substring to sort (the text rises only at its start: S-types, then L-types).
+        return (0, lms_counts, lms_chunks);
+    }
     bk.starts(t, ctx);
     induce_l::<C, I, true>(t, sa, bk.ptrs, ctx);
     trace!(tm, "  stage1 L");
@@ -372,6 +380,47 @@ fn stage1_induced<C: Sym, I: Idx>(
     trace!(tm, "  compact");
     let _ = tm;
     (m, lms_counts, lms_chunks)
+}
+
+/// Whether `t` never rises (every suffix is L-type). Most texts rise within a few symbols;
+/// one symbol repeated (erased flash) is read to its end. So the text goes in blocks,
+/// overlapping by one symbol, each checked whole (no exit inside: that loop vectorizes): the
+/// first ones in turn, the rest in parallel.
+pub(crate) fn never_rises<C: Sym>(t: &[C], ctx: &Ctx) -> bool {
+    const BLOCK: usize = 1 << 12;
+    let n = t.len();
+    let blocks = n.div_ceil(BLOCK);
+    let ok = |b: usize| {
+        let w = &t[b * BLOCK..((b + 1) * BLOCK + 1).min(n)];
+        w.windows(2).fold(true, |ok, w| ok & (w[0] >= w[1]))
+    };
+    let first = blocks.min(16);
+    (0..first).all(ok)
+        && if ctx.par(n) {
+            (first..blocks).into_par_iter().all(ok)
+        } else {
+            (first..blocks).all(ok)
+        }
+}
+
+/// The suffix array of a text that never rises: each suffix is smaller than the one before it
+/// (a smaller next symbol decides, and with an equal one the same holds one position on, down
+/// to the last suffix, a prefix of the one before), so the positions from the last down.
+fn descending<I: Idx>(sa: &mut [I], ctx: &Ctx) {
+    let n = sa.len();
+    let fill = |(k, part): (usize, &mut [I]), chunk: usize| {
+        for (i, v) in part.iter_mut().enumerate() {
+            *v = I::from_usize(n - 1 - (k * chunk + i));
+        }
+    };
+    if ctx.par(n) {
+        let chunk = ctx.chunk(n);
+        sa.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|kp| fill(kp, chunk));
+    } else {
+        fill((0, sa), n);
+    }
 }
 
 /// `v = tail[v]` for each `v` in `part`.

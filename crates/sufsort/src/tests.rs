@@ -5,7 +5,8 @@ use proptest::prelude::*;
 
 use crate::index::{scalar_cmp_masks, Sym};
 use crate::sais::{
-    chunk_end_types, for_each_lms_batch, for_each_type_word, lms_substring_len, sais, Ctx,
+    chunk_end_types, for_each_lms_batch, for_each_type_word, lms_substring_len, never_rises, sais,
+    Ctx,
 };
 
 fn naive(text: &[u8]) -> Vec<u32> {
@@ -295,4 +296,64 @@ fn large_alphabet_levels_place_their_runs_as_blocks() {
         text.extend_from_slice(&words[(next() % 40) as usize]);
     }
     check_all(&text);
+}
+
+#[test]
+fn texts_without_lms_positions() {
+    // Texts that never rise (every suffix L-type), whose array is read off without sorting,
+    // and texts that rise only at the start (S-types, then L-types), which also have no LMS
+    // position but are sorted the long way.
+    for len in 0..=150 {
+        check_all(&vec![0xFF; len]);
+        let stairs: Vec<u8> = (0..len).map(|i| 200 - (i / 7) as u8).collect();
+        check_all(&stairs);
+        let rise_then_fall: Vec<u8> = (0..len).map(|i| (i.min(len - i) / 3) as u8).collect();
+        check_all(&rise_then_fall);
+    }
+}
+
+#[test]
+fn periodic_texts_reduce_to_texts_that_never_rise() {
+    // An 11-byte period: the first reduced text repeats one name pair, and the one below it
+    // never rises.
+    for len in [1000, 2047, 4096, 5000] {
+        let text: Vec<u8> = b"\x00\x10\x20\xFF\x7Fperiod"
+            .iter()
+            .copied()
+            .cycle()
+            .take(len)
+            .collect();
+        check_all(&text);
+    }
+}
+
+#[test]
+fn a_single_rise_is_found_at_every_block_edge() {
+    // The check reads blocks of 4096 symbols overlapping by one, the first 16 in turn and the
+    // rest in parallel: a text that falls in steps everywhere but at one position, around
+    // each block edge in both parts.
+    let len = 20 * 4096 + 3;
+    let falling: Vec<u8> = (0..len).map(|i| 255 - (i * 255 / len) as u8).collect();
+    let ctx = |threads| Ctx {
+        threads,
+        min_par: 2,
+        ..Ctx::ambient()
+    };
+    for threads in [1, 2] {
+        assert!(never_rises(&falling, &ctx(threads)));
+        for edge in [4096, 8192, 16 * 4096, 17 * 4096, 19 * 4096] {
+            for at in edge - 2..edge + 2 {
+                let mut t = falling.clone();
+                t[at + 1] = t[at] + 1;
+                assert!(
+                    !never_rises(&t, &ctx(threads)),
+                    "rise at {at}, {threads} threads"
+                );
+            }
+        }
+    }
+    let mut t = falling[..3 * 4096 + 7].to_vec();
+    check_all(&t);
+    t[4096] = t[4095] + 1;
+    check_all(&t);
 }
