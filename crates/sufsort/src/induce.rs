@@ -95,7 +95,7 @@ pub(crate) fn induce_l<C: Sym, I: Idx, const STAGE1: bool>(
         induce_l_blocks(bytes, sa, ptrs, &starts, ctx);
     } else if ctx.par_induce(n) {
         induce_l_par::<C, I, STAGE1>(t, sa, ptrs, ctx);
-    } else if ctx.par(n) {
+    } else if ctx.par(n) && ptrs.len() > ctx.pipe_min_k {
         induce_l_pipe::<C, I, STAGE1>(t, sa, ptrs, ctx);
     } else {
         induce_l_seq::<C, I, STAGE1>(t, sa, ptrs);
@@ -115,7 +115,7 @@ pub(crate) fn induce_s<C: Sym, I: Idx, const STAGE1: bool>(
         induce_s_blocks(bytes, sa, ptrs, &starts, ctx);
     } else if ctx.par_induce(t.len()) {
         induce_s_par::<C, I, STAGE1>(t, sa, ptrs, ctx);
-    } else if ctx.par(t.len()) {
+    } else if ctx.par(t.len()) && ptrs.len() > ctx.pipe_min_k {
         induce_s_pipe::<C, I, STAGE1>(t, sa, ptrs, ctx);
     } else {
         induce_s_seq::<C, I, STAGE1>(t, sa, ptrs);
@@ -1398,6 +1398,7 @@ mod blocks_tests {
             drop_unique_min_k: 0,
             drop_unique_mostly: true,
             sort_lms_keys: true,
+            pipe_min_k: 0,
         }
     }
 

@@ -36,6 +36,7 @@ fn with_ctx_drop(
         // Odd blocks run the block-parallel induce passes from two threads on; even ones the
         // pipelined passes (look-ahead beside the settling thread) at every thread count.
         par_induce_threads: if block % 2 == 1 { 2 } else { usize::MAX },
+        pipe_min_k: 0,
         // Blocks 1, 3 and 64 run the final byte passes in bucket-bounded blocks; 2 and 5 in
         // the forms above.
         bucket_blocks: block % 3 != 2,
