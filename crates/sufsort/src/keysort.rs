@@ -608,13 +608,19 @@ fn window_masks_scalar(w: &[u8]) -> (u32, u32) {
     (up, down)
 }
 
-/// Sorts `items` by [`cmp_lms`] and marks where the LMS substrings change.
+/// Sorts `items` by [`cmp_lms`] and marks where the LMS substrings change. Each substring's
+/// length is found once, into its key slot: the runs that come here are of long substrings
+/// (as long runs of one byte make), which the sort would otherwise walk on every comparison.
 fn sort_exact<I: Idx>(t: &[u8], items: &mut [[I; 2]]) {
-    items.sort_unstable_by(|a, b| cmp_lms(t, a[1].to_usize(), b[1].to_usize()));
-    let mut prev = items[0][1].to_usize();
+    for e in items.iter_mut() {
+        e[0] = I::from_usize(lms_substring_len(t, e[1].to_usize()));
+    }
+    let at = |e: &[I; 2]| (e[1].to_usize(), e[0].to_usize());
+    items.sort_unstable_by(|a, b| cmp_lms(t, at(a), at(b)));
+    let mut prev = at(&items[0]);
     items[0][0] = I::FLAG;
     for e in items.iter_mut().skip(1) {
-        let p = e[1].to_usize();
+        let p = at(e);
         e[0] = if cmp_lms(t, prev, p) == Ordering::Equal {
             I::ZERO
         } else {
@@ -624,17 +630,16 @@ fn sort_exact<I: Idx>(t: &[u8], items: &mut [[I; 2]]) {
     }
 }
 
-/// Orders LMS positions `a` and `b` by their suffixes, except that two equal LMS substrings
-/// compare equal.
+/// Orders LMS positions `a` and `b` (each with the length of its LMS substring) by their
+/// suffixes, except that two equal LMS substrings compare equal.
 ///
 /// The comparison of the suffixes stops soon: if the substrings have different lengths but
 /// agree in bytes as far as the shorter goes, their types differ at the shorter's last
 /// position, which only a run of equal bytes from there on leaves undecided, and the bytes
 /// differ where that run ends in one of them.
-fn cmp_lms(t: &[u8], a: usize, b: usize) -> Ordering {
+fn cmp_lms(t: &[u8], (a, la): (usize, usize), (b, lb): (usize, usize)) -> Ordering {
     let n = t.len();
-    let l = lms_substring_len(t, a);
-    if l == lms_substring_len(t, b) && a + l <= n && b + l <= n && t[a..a + l] == t[b..b + l] {
+    if la == lb && a + la <= n && b + la <= n && t[a..a + la] == t[b..b + la] {
         return Ordering::Equal;
     }
     t[a..].cmp(&t[b..])
@@ -780,7 +785,8 @@ mod tests {
             prop_assert_eq!(got, whole, "cuts {:?} in {:?}", at, text);
         }
 
-        /// `cmp_lms` orders by suffix and calls exactly the equal LMS substrings equal.
+        /// `cmp_lms`, given the lengths, orders by suffix and calls exactly the equal LMS
+        /// substrings equal.
         #[test]
         fn exact_comparison(text in texts()) {
             let lms = lms_naive(&text);
@@ -789,7 +795,7 @@ mod tests {
                 for &(b, lb) in &lms {
                     let equal = la == lb && a + la <= n && b + lb <= n
                         && text[a..a + la] == text[b..b + lb];
-                    let got = cmp_lms(&text, a, b);
+                    let got = cmp_lms(&text, (a, la), (b, lb));
                     if equal {
                         prop_assert_eq!(got, Ordering::Equal);
                     } else {
