@@ -391,8 +391,8 @@ fn stage1_induced<C: Sym, I: Idx>(
 
 /// Whether `t` never rises (every suffix is L-type). Most texts rise within a few symbols;
 /// one symbol repeated (erased flash) is read to its end. So the text goes in blocks,
-/// overlapping by one symbol, each checked whole (no exit inside: that loop vectorizes): the
-/// first ones in turn, the rest in parallel.
+/// overlapping by one symbol, each checked whole (no exit inside, so that the compiler can
+/// vectorize the loop): the first ones in turn, the rest in parallel.
 pub(crate) fn never_rises<C: Sym>(t: &[C], ctx: &Ctx) -> bool {
     const BLOCK: usize = 1 << 12;
     let n = t.len();
