@@ -865,9 +865,10 @@ fn induce_l_blocks<I: Idx>(
 ///
 /// Scanning that entry by entry takes a step per entry, one after another (an image with
 /// megabytes of erased flash has a run that long). This lays the rows out at once instead,
-/// then makes the inductions outside the bucket in scan order (row by row, in each row in
-/// the order of `r`), and leaves `ptrs[c]` at the end of the part. Returns false, having
-/// done nothing, if the rows would hold fewer than `least` entries beyond `r`.
+/// interval by interval between the runs' lengths (in which the rows hold the same entries),
+/// making the inductions outside the bucket as it goes, in scan order (row by row, in each
+/// row in the order of `r`), and leaves `ptrs[c]` at the end of the part. Returns false,
+/// having written nothing, if the rows would hold fewer than `least` entries beyond `r`.
 fn lay_out_l_runs<I: Idx>(
     t: &[u8],
     sa: &[I::Atomic],
