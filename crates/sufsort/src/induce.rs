@@ -829,7 +829,7 @@ fn induce_l_blocks<I: Idx>(
                 s = r.end;
                 return Some(r);
             }
-            if s < q && lay_out_l_runs(t, sa, s..q, c, least, ptrs) {
+            if s < q && lay_out_runs::<I, LeftToRight>(t, sa, s..q, c, least, ptrs) {
                 // The rest of the bucket's L-type part is laid out; scan on past it.
                 s = ptrs[c].to_usize();
             } else if s < q {
@@ -854,22 +854,25 @@ fn induce_l_blocks<I: Idx>(
     blocks_pass(ctx, sa, ptrs, true, next, &ReadL { t, sa });
 }
 
-/// In the final left-to-right pass, with the entries `sa[r]` of bucket `c` (byte `c`) read
-/// by nobody yet and every entry before them in the bucket scanned: what is left of the
-/// bucket's L-type part is runs of `c`. Each entry `j` there with `t[j - 1] == c` induces
-/// `j - 1` into the bucket, behind the entries not yet scanned, so the part goes on as a
-/// queue: the entries of `r` (row 1), then those of them whose run goes on, each one
-/// position back (row 2), and so on, each row in the order of the one before. Entry `i` of
-/// `r`, whose run of `c` is `len_i` long (counting its own position), has an entry in rows
-/// `1..=len_i`; it induces outside the bucket only from its last one, the start of its run.
+/// In a final pass over a byte text in blocks, with the entries `sa[r]` of bucket `c` (byte
+/// `c`) read by nobody yet and every entry before them (in scan order) in the bucket
+/// scanned: what is left of the bucket's part (its L-type part left to right, its S-type
+/// part right to left) is runs of `c`. Each entry `j` there that induces, with
+/// `t[j - 1] == c`, induces `j - 1` into the bucket, behind the entries not yet scanned, so
+/// the part goes on as a queue: the entries of `r` (row 1, in scan order), then those of them
+/// whose run goes on, each one position back (row 2), and so on, each row in the order of
+/// the one before. Entry `i` of `r`, whose run of `c` is `len_i` long (counting its own
+/// position), has an entry in rows `1..=len_i`; it induces outside the bucket only from its
+/// last one, the start of its run.
 ///
 /// Scanning that entry by entry takes a step per entry, one after another (an image with
 /// megabytes of erased flash has a run that long). This lays the rows out at once instead,
 /// interval by interval between the runs' lengths (in which the rows hold the same entries),
 /// making the inductions outside the bucket as it goes, in scan order (row by row, in each
-/// row in the order of `r`), and leaves `ptrs[c]` at the end of the part. Returns false,
-/// having written nothing, if the rows would hold fewer than `least` entries beyond `r`.
-fn lay_out_l_runs<I: Idx>(
+/// row in the order of `r`), and leaves `ptrs[c]` at the end of the part. Every entry is
+/// left as the scan would leave it. Returns false, having written nothing, if the rows would
+/// hold fewer than `least` entries beyond `r`.
+fn lay_out_runs<I: Idx, P: RunPass>(
     t: &[u8],
     sa: &[I::Atomic],
     r: Range<usize>,
@@ -878,179 +881,135 @@ fn lay_out_l_runs<I: Idx>(
     ptrs: &mut [I; 256],
 ) -> bool {
     let c8 = c as u8;
-    // Each entry's position and run length. (An entry that does not induce in this pass, or
-    // whose predecessor is not `c`, ends its run in row 1.)
-    let run_len = |v: I| {
-        if !induces_l(v) {
-            return 1;
-        }
-        let j = v.to_usize();
-        let before = t[..j].iter().rev().take_while(|&&b| b == c8).count();
-        1 + before
-    };
-    let members: Vec<(I, usize)> = r
-        .clone()
+    // The slot of the `i`-th entry from the start of `r` in scan order, rows on included.
+    let at = |i: usize| if P::UP { r.start + i } else { r.end - 1 - i };
+    // Each entry and its run length. (An entry that does not induce in this pass, or whose
+    // predecessor is not `c`, ends its run in row 1.)
+    let members: Vec<(I, usize)> = (0..r.len())
         .map(|i| {
-            let v = I::load(&sa[i]);
-            (v, run_len(v))
+            let v = I::load(&sa[at(i)]);
+            let len = P::pos(v).map_or(1, |p| {
+                1 + t[..p].iter().rev().take_while(|&&b| b == c8).count()
+            });
+            (v, len)
         })
         .collect();
     let total: usize = members.iter().map(|&(_, len)| len).sum();
     if total - members.len() < least {
         return false;
+    }
+    // Row 1, as the scan leaves it, and the inductions from its runs of length 1.
+    for (i, &(v, len)) in members.iter().enumerate() {
+        if P::scanned(v) != v {
+            I::store(&sa[at(i)], P::scanned(v));
+        }
+        if let (Some(p), 1) = (P::pos(v), len) {
+            P::induce(t, sa, p, c8, ptrs);
+        }
     }
     // Rows 2 and on, interval by interval: between two run lengths of the members, the
     // members still in the rows, and so each row, stay the same.
-    let mut live: Vec<usize> = (0..members.len()).collect();
-    let mut ends: Vec<usize> = members.iter().map(|&(_, len)| len).collect();
+    let mut live: Vec<usize> = (0..members.len()).filter(|&m| members[m].1 > 1).collect();
+    let mut ends: Vec<usize> = live.iter().map(|&m| members[m].1).collect();
     ends.sort_unstable();
     ends.dedup();
-    // Inducing outside the bucket from the members whose runs end in row `k`, in row order.
-    let mut induce_ends = |k: usize, row: &[usize], base: usize| {
-        for (col, &m) in row.iter().enumerate() {
-            let (v, len) = members[m];
-            if len != k {
-                continue;
-            }
-            // The run's start: its entry as the pass writes it (row 1 holds it already).
-            let v = if k == 1 {
-                v
-            } else {
-                let p = v.to_usize() - (k - 1);
-                let out = l_entry::<u8, I>(t, p);
-                I::store(&sa[base + col], out);
-                out
-            };
-            if induces_l(v) {
-                let j = v.to_usize() - 1;
-                let d = usize::from(t[j]);
-                debug_assert_ne!(d, c);
-                let p = ptrs[d].to_usize();
-                I::store(&sa[p], l_entry(t, j));
-                ptrs[d] = I::from_usize(p + 1);
-            }
-        }
-    };
-    induce_ends(1, &live, r.start);
-    live.retain(|&m| members[m].1 > 1);
-    let mut base = r.end;
-    let mut k = 2;
-    for &end in &ends {
-        if end < k {
-            continue;
-        }
+    let (mut next, mut k) = (members.len(), 2);
+    // (Every member in the rows from 2 on induces in this pass.)
+    let pos = |m: usize| P::pos(members[m].0).unwrap_or(0);
+    for end in ends {
         // Rows `k..=end` hold the members in `live`.
         let w = live.len();
         for (col, &m) in live.iter().enumerate() {
-            let p0 = members[m].0.to_usize();
+            let p0 = pos(m);
             for row in k..=end {
-                I::store(
-                    &sa[base + (row - k) * w + col],
-                    I::from_usize(p0 - (row - 1)),
-                );
+                let slot = at(next + (row - k) * w + col);
+                I::store(&sa[slot], I::from_usize(p0 - (row - 1)));
             }
         }
-        base += (end - k) * w;
-        induce_ends(end, &live, base);
-        base += w;
+        next += (end - k) * w;
+        // Row `end` holds the starts of the runs that end there.
+        for (col, &m) in live.iter().enumerate() {
+            if members[m].1 == end {
+                let p = pos(m) - (end - 1);
+                I::store(&sa[at(next + col)], P::scanned(P::entry(t, p)));
+                P::induce(t, sa, p, c8, ptrs);
+            }
+        }
+        next += w;
         live.retain(|&m| members[m].1 > end);
         k = end + 1;
     }
     debug_assert!(live.is_empty());
-    debug_assert_eq!(base, r.end + total - members.len());
-    ptrs[c] = I::from_usize(base);
+    debug_assert_eq!(next, total);
+    ptrs[c] = I::from_usize(if P::UP { r.start + next } else { r.end - next });
     true
 }
 
-/// [`lay_out_l_runs`] for the final right-to-left pass: with the entries `sa[r]` of bucket
-/// `c` read by nobody yet and every entry after them scanned, the rest of the bucket's
-/// S-type part is runs of `c`, laid out below `r` (scan order is right to left, so row 1 is
-/// `r` from its end, and each row goes down from where the one before ended). The entries
-/// of `r` are unmarked, as the scan would leave them; the rows are written unmarked.
-fn lay_out_s_runs<I: Idx>(
-    t: &[u8],
-    sa: &[I::Atomic],
-    r: Range<usize>,
-    c: usize,
-    least: usize,
-    ptrs: &mut [I; 256],
-) -> bool {
-    let c8 = c as u8;
-    let run_len = |v: I| {
-        if !v.is_flagged() {
-            return 1;
-        }
-        let j = v.unflagged().to_usize();
-        1 + t[..j].iter().rev().take_while(|&&b| b == c8).count()
-    };
-    // In scan order.
-    let members: Vec<(I, usize)> = r
-        .clone()
-        .rev()
-        .map(|i| {
-            let v = I::load(&sa[i]);
-            (v, run_len(v))
-        })
-        .collect();
-    let total: usize = members.iter().map(|&(_, len)| len).sum();
-    if total - members.len() < least {
-        return false;
+/// What [`lay_out_runs`] needs of a pass.
+trait RunPass {
+    /// Left to right.
+    const UP: bool;
+    /// The position of entry `v` if the pass induces from it.
+    fn pos<I: Idx>(v: I) -> Option<usize>;
+    /// What the pass leaves of an entry it has scanned.
+    fn scanned<I: Idx>(v: I) -> I;
+    /// The entry the pass writes for suffix `p`.
+    fn entry<I: Idx>(t: &[u8], p: usize) -> I;
+    /// Induces from suffix `p`, the start of a run of `c`, if its predecessor is of the
+    /// pass's type (so not `c`).
+    fn induce<I: Idx>(t: &[u8], sa: &[I::Atomic], p: usize, c: u8, ptrs: &mut [I; 256]);
+}
+
+/// The final left-to-right pass: it induces from the plain entries and leaves them as they
+/// are; L-type predecessors, above `c`, go to the next slot up of their bucket.
+struct LeftToRight;
+
+impl RunPass for LeftToRight {
+    const UP: bool = true;
+    fn pos<I: Idx>(v: I) -> Option<usize> {
+        induces_l(v).then(|| v.to_usize())
     }
-    let mut live: Vec<usize> = (0..members.len()).collect();
-    let mut ends: Vec<usize> = members.iter().map(|&(_, len)| len).collect();
-    ends.sort_unstable();
-    ends.dedup();
-    // Inducing outside the bucket from the runs' starts, for the members whose runs end in
-    // row `k` (whose column `col` is at `top - 1 - col`), in scan order.
-    let mut induce_ends = |k: usize, row: &[usize], top: usize| {
-        for (col, &m) in row.iter().enumerate() {
-            let (v, len) = members[m];
-            if k == 1 {
-                // Row 1: unmarked as the scan leaves it.
-                I::store(&sa[top - 1 - col], v.unflagged());
-            }
-            if len != k || !v.is_flagged() {
-                continue;
-            }
-            let p = v.unflagged().to_usize() - (k - 1);
-            // The start of a run of `c` induces its predecessor if that is S-type.
-            if p > 0 && t[p - 1] < c8 {
-                let j = p - 1;
-                let d = usize::from(t[j]);
-                let q = ptrs[d].to_usize() - 1;
-                I::store(&sa[q], s_entry(t, j));
-                ptrs[d] = I::from_usize(q);
-            }
-        }
-    };
-    induce_ends(1, &live, r.end);
-    live.retain(|&m| members[m].1 > 1);
-    let mut top = r.start;
-    let mut k = 2;
-    for &end in &ends {
-        if end < k {
-            continue;
-        }
-        let w = live.len();
-        for (col, &m) in live.iter().enumerate() {
-            let p0 = members[m].0.unflagged().to_usize();
-            for row in k..=end {
-                I::store(
-                    &sa[top - (row - k) * w - 1 - col],
-                    I::from_usize(p0 - (row - 1)),
-                );
-            }
-        }
-        top -= (end - k) * w;
-        induce_ends(end, &live, top);
-        top -= w;
-        live.retain(|&m| members[m].1 > end);
-        k = end + 1;
+    fn scanned<I: Idx>(v: I) -> I {
+        v
     }
-    debug_assert!(live.is_empty());
-    debug_assert_eq!(top, r.start - (total - members.len()));
-    ptrs[c] = I::from_usize(top);
-    true
+    fn entry<I: Idx>(t: &[u8], p: usize) -> I {
+        l_entry::<u8, I>(t, p)
+    }
+    fn induce<I: Idx>(t: &[u8], sa: &[I::Atomic], p: usize, c: u8, ptrs: &mut [I; 256]) {
+        if p > 0 && t[p - 1] > c {
+            let j = p - 1;
+            let d = usize::from(t[j]);
+            let q = ptrs[d].to_usize();
+            I::store(&sa[q], l_entry(t, j));
+            ptrs[d] = I::from_usize(q + 1);
+        }
+    }
+}
+
+/// The final right-to-left pass: it induces from the marked entries and unmarks them;
+/// S-type predecessors, below `c`, go to the next slot down of their bucket.
+struct RightToLeft;
+
+impl RunPass for RightToLeft {
+    const UP: bool = false;
+    fn pos<I: Idx>(v: I) -> Option<usize> {
+        v.is_flagged().then(|| v.unflagged().to_usize())
+    }
+    fn scanned<I: Idx>(v: I) -> I {
+        v.unflagged()
+    }
+    fn entry<I: Idx>(t: &[u8], p: usize) -> I {
+        s_entry::<u8, I>(t, p)
+    }
+    fn induce<I: Idx>(t: &[u8], sa: &[I::Atomic], p: usize, c: u8, ptrs: &mut [I; 256]) {
+        if p > 0 && t[p - 1] < c {
+            let j = p - 1;
+            let d = usize::from(t[j]);
+            let q = ptrs[d].to_usize() - 1;
+            I::store(&sa[q], s_entry(t, j));
+            ptrs[d] = I::from_usize(q);
+        }
+    }
 }
 
 /// The final right-to-left pass over a byte text in bucket-bounded blocks. `starts` holds the
@@ -1084,7 +1043,7 @@ fn induce_s_blocks<I: Idx>(
                 e = r.start;
                 return Some(r);
             }
-            if e > p && lay_out_s_runs(t, sa, p..e, c, least, ptrs) {
+            if e > p && lay_out_runs::<I, RightToLeft>(t, sa, p..e, c, least, ptrs) {
                 e = ptrs[c].to_usize();
                 continue;
             }
