@@ -372,3 +372,21 @@ fn long_lms_substrings_that_differ_in_their_last_byte() {
     }
     check_all(&text);
 }
+
+#[test]
+fn long_runs_of_one_byte_between_random_bytes() {
+    // Erased flash and zero padding between stretches of code: the final passes lay the runs'
+    // rows out at once, most of them with one or two runs in them.
+    let mut next = xorshift(0x51_7cc1_b727_220a);
+    let mut text = Vec::new();
+    for (noise, byte, run) in [
+        (500, 0xFF, 3000),
+        (300, 0x00, 2000),
+        (40, 0xFF, 700),
+        (200, 0x00, 0),
+    ] {
+        text.extend((0..noise).map(|_| next() as u8));
+        text.extend(std::iter::repeat_n(byte, run));
+    }
+    check_all(&text);
+}
